@@ -1,0 +1,1 @@
+"""Domain logic over unified records: progress, goals, forecasts, risks (used by api and worker)."""

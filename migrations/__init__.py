@@ -1,0 +1,1 @@
+"""Alembic migrations (date-prefixed revision files, each written and read by hand)."""

@@ -1,0 +1,1 @@
+"""pmbridge's command line and the demo that wires everything together."""

@@ -1,0 +1,116 @@
+"""``pmbridge demo``: a simulated Jira on loopback, synced into SQLite, served on :8000."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+from sqlalchemy import select
+
+from api.app import create_app
+from api.services import Services
+from pmbridge.progress import SyncProgress
+from sandbox.jira import JiraSimulator
+from sync.engine.connections import add_connection
+from sync.engine.runner import RunSummary, run_sync
+from sync.model import SyncKind, Tool
+from sync.settings import Settings
+from sync.store import keys
+from sync.store.database import unit_of_work
+from sync.store.migrate import upgrade
+from sync.store.tables import Connection
+
+DEMO_CONNECTION = "demo-jira"
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread, for the simulator the demo syncs from."""
+
+    def __init__(self, app: object, port: int) -> None:
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            interface="asgi3",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="simulator")
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the simulator did not start; is its port free?")
+            time.sleep(0.05)
+
+
+def run_demo(
+    console: Console,
+    *,
+    port: int,
+    sandbox_port: int,
+    issues: int,
+    database: Path = Path("pmbridge-demo.db"),
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{database}", secret_key_file=Path("pmbridge-demo.key")
+    )
+    services = Services.build(settings)
+    upgrade(services.engine)
+
+    simulator = JiraSimulator(issues=issues)
+    BackgroundServer(simulator.app, sandbox_port).start()
+    base_url = f"http://127.0.0.1:{sandbox_port}"
+    console.print(f"Jira simulator with {issues} issues on {base_url}")
+
+    with unit_of_work(services.sessions) as session:
+        if session.scalar(select(Connection.id).where(Connection.name == DEMO_CONNECTION)) is None:
+            add_connection(
+                session,
+                services.box,
+                name=DEMO_CONNECTION,
+                tool=Tool.JIRA,
+                base_url=base_url,
+                credentials={"email": "demo@example.com", "api_token": "demo-token"},
+                now=services.clock(),
+            )
+    with SyncProgress(console) as progress:
+        services.sync.on_progress = progress.update
+        summary: RunSummary = asyncio.run(run_sync(services.sync, DEMO_CONNECTION, SyncKind.FULL))
+    services.sync.on_progress = None
+    from pmbridge.cli import print_summary
+
+    print_summary(summary)
+
+    with unit_of_work(services.sessions) as session:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        _row, read_key = keys.create_key(
+            session, name=f"demo-read-{stamp}", scopes=["read"], now=services.clock()
+        )
+        _row, admin_key = keys.create_key(
+            session, name=f"demo-admin-{stamp}", scopes=["admin"], now=services.clock()
+        )
+    api = f"http://127.0.0.1:{port}"
+    console.print(
+        f"""
+[bold]pmbridge is serving {database} on {api}[/bold]
+
+  read key:  {read_key}
+  admin key: {admin_key}
+
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/progress?group_by=project'
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/items?status_category=in_progress&limit=5'
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/milestones?format=csv'
+  curl -X POST -H 'Authorization: Bearer {admin_key}' '{api}/admin/connections/1/sync?kind=census'
+  open {api}/docs for the OpenAPI explorer.  Ctrl-C stops the demo.
+""",
+        soft_wrap=True,
+    )
+    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""pmbridge's sync core: the unified model, vendor connectors, mapping, storage and engine."""

@@ -1,0 +1,152 @@
+"""The contract every connector implements, and the small types it trades in.
+
+A connector declares facts (tool, base URL, resources, rate budget) and translates between a
+vendor's REST API and typed payload models. It does no retries, sleeps, commits, and never
+builds an HTTP client: the :class:`~sync.http.client.VendorClient` it is given does all that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from sync.errors import ContractBroken
+from sync.http.rate_limit import RateLimit
+from sync.model import Resource, Tool
+
+#: An opaque, JSON-serialisable checkpoint a connector understands (stored per resource).
+Cursor = dict[str, Any]
+
+
+class Payload(BaseModel):
+    """Base of every vendor payload model: validated at the edge, extra fields kept as raw."""
+
+    model_config = {"extra": "allow", "frozen": True, "populate_by_name": True}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One vendor page of validated payloads and the cursor to store once they are saved."""
+
+    items: list[Any]
+    #: The vendor's JSON for each item, as received (same order as ``items``).
+    raw: list[dict[str, Any]]
+    cursor: Cursor | None
+    #: Project-level scope the page belongs to, where the vendor pages per project.
+    project_vendor_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CensusPage:
+    """Vendor ids of one resource inside one scope (a project, a board).
+
+    ``access_lost`` says the scope itself became invisible: its items are not deleted, we
+    merely cannot see them any more.
+    """
+
+    project_vendor_id: str | None
+    ids: list[str]
+    access_lost: bool = False
+    #: The configured scope entry (key or id) when the project itself could not be seen.
+    scope_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeNotice:
+    """A webhook's claim that something changed; refreshed through the normal path."""
+
+    resource: Resource
+    vendor_id: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What a receiver hands to a connector: exact raw bytes, headers, and the callback URL."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    """What a connector needs to know about its connection; secrets already decrypted."""
+
+    base_url: str
+    credentials: Mapping[str, str]
+    #: Project keys/ids in scope; empty means every project the credentials can see.
+    scope: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    tool: ClassVar[Tool]
+    default_base_url: ClassVar[str]
+    resources: ClassVar[frozenset[Resource]]
+    rate_limit: ClassVar[RateLimit]
+    #: Response headers carrying the wait before retrying, in order of preference.
+    retry_after_headers: ClassVar[tuple[str, ...]]
+
+    def __init__(self, client: Any, config: ConnectionConfig) -> None: ...
+
+    @classmethod
+    def auth(cls, config: ConnectionConfig) -> httpx.Auth: ...
+
+    @classmethod
+    def check_credentials(cls, credentials: Mapping[str, str]) -> None:
+        """Raise ``InvalidRequest`` naming what is missing, before anything is stored."""
+        ...
+
+    async def check(self) -> None: ...
+
+    async def discover(self) -> dict[str, Any]:
+        """Vendor facts the mapping needs (estimate field, site URL, time zone)."""
+        ...
+
+    def fetch(self, resource: Resource, cursor: Cursor | None) -> AsyncIterator[Page]: ...
+
+    async def fetch_one(self, resource: Resource, vendor_id: str) -> Any | None: ...
+
+    def census(self, resource: Resource) -> AsyncIterator[CensusPage]: ...
+
+    def verify_webhook(self, request: WebhookRequest, secret: str) -> None: ...
+
+    def parse_webhook(self, request: WebhookRequest) -> list[ChangeNotice]: ...
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_items(model: type[M], items: Any, *, tool: str, endpoint: str) -> list[M]:
+    """Validate a page's items all-or-nothing: one bad record breaks the page's contract."""
+    if not isinstance(items, list):
+        raise ContractBroken(
+            f"{tool} page at {endpoint} has no item list",
+            tool=tool,
+            endpoint=endpoint,
+            reason=f"expected a list, got {type(items).__name__}",
+        )
+    validated: list[M] = []
+    for index, item in enumerate(items):
+        try:
+            validated.append(model.model_validate(item))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            vendor_id = item.get("id") if isinstance(item, dict) else None
+            raise ContractBroken(
+                f"{tool} page at {endpoint} failed validation: item {index} "
+                f"(id {vendor_id}): {where}: {first['msg']}",
+                tool=tool,
+                endpoint=endpoint,
+                reason=f"{where}: {first['msg']}",
+                item_index=index,
+                vendor_id=vendor_id,
+            ) from None
+    return validated

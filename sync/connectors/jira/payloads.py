@@ -1,0 +1,143 @@
+"""Typed shapes of the Jira Cloud REST v3 responses we read.
+
+Field names and nesting follow ``shared/vendor-api/jira/jira-platform-rest-v3.openapi.json``
+(schemas ``Project``, ``Version``, ``SearchAndReconcileResults``/``IssueBean``, ``User``).
+Only what mapping needs is typed; everything else is kept (``extra="allow"``) for the raw copy.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from sync.connectors.base import Payload
+
+
+class JiraStatusCategory(Payload):
+    id: int | None = None
+    #: ``new`` / ``indeterminate`` / ``done`` (and ``undefined``); never localised.
+    key: str
+    name: str | None = None
+
+
+class JiraStatus(Payload):
+    id: str | None = None
+    name: str
+    statusCategory: JiraStatusCategory
+
+
+class JiraNamed(Payload):
+    id: str | None = None
+    name: str
+
+
+class JiraIssueType(Payload):
+    id: str | None = None
+    name: str
+    subtask: bool = False
+
+
+class JiraProjectRef(Payload):
+    id: str
+    key: str | None = None
+    name: str | None = None
+
+
+class JiraUser(Payload):
+    accountId: str
+    displayName: str | None = None
+    #: Hidden unless the user's profile visibility allows it.
+    emailAddress: str | None = None
+    timeZone: str | None = None
+
+
+class JiraIssueRef(Payload):
+    id: str
+    key: str | None = None
+
+
+class JiraVersionRef(Payload):
+    id: str
+    name: str | None = None
+
+
+class JiraIssueFields(Payload):
+    summary: str
+    status: JiraStatus
+    updated: AwareDatetime
+    created: AwareDatetime | None = None
+    issuetype: JiraIssueType | None = None
+    project: JiraProjectRef | None = None
+    assignee: JiraUser | None = None
+    priority: JiraNamed | None = None
+    resolution: JiraNamed | None = None
+    labels: list[str] = Field(default_factory=list)
+    duedate: date | None = None
+    resolutiondate: AwareDatetime | None = None
+    fixVersions: list[JiraVersionRef] = Field(default_factory=list)
+    parent: JiraIssueRef | None = None
+    issuelinks: list[dict[str, Any]] = Field(default_factory=list)
+
+    def custom(self, field_id: str) -> Any:
+        extra = self.model_extra or {}
+        return extra.get(field_id)
+
+
+class JiraIssue(Payload):
+    id: str
+    key: str
+    fields: JiraIssueFields
+
+
+class JiraIssueId(Payload):
+    """An id-only search hit (``fields`` defaults to ``id``), for census."""
+
+    id: str
+    key: str | None = None
+
+
+class JiraSearchPage(Payload):
+    issues: list[dict[str, Any]]
+    nextPageToken: str | None = None
+    isLast: bool | None = None
+
+
+class JiraProject(Payload):
+    id: str
+    key: str
+    name: str
+    archived: bool = False
+
+
+class JiraVersion(Payload):
+    id: str
+    name: str
+    projectId: int | None = None
+    description: str | None = None
+    startDate: date | None = None
+    releaseDate: date | None = None
+    released: bool = False
+    archived: bool = False
+    userReleaseDate: str | None = None
+
+
+class JiraMyself(Payload):
+    accountId: str
+    timeZone: str | None = None
+
+
+class JiraField(Payload):
+    id: str
+    name: str
+    custom: bool = False
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class JiraWebhookEvent(Payload):
+    webhookEvent: str
+    timestamp: int | None = None
+    issue: JiraIssueRef | None = None
+    version: JiraVersionRef | None = None
+    project: JiraProjectRef | None = None

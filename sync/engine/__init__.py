@@ -1,0 +1,1 @@
+"""Running syncs: page -> map -> upsert + cursor in one transaction; census; run records."""

@@ -1,0 +1,1 @@
+"""Pure translation from validated vendor payloads to the unified model."""

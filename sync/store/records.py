@@ -1,0 +1,512 @@
+"""Writing vendor records: bulk upserts keyed on ``(connection, vendor id)``, change history,
+and lifecycle (deleted vs. access lost).
+
+Every write function takes one page and runs inside the caller's transaction, so a page's
+rows and its cursor commit together. Rows whose content digest did not change are not written
+at all: replaying a sync leaves the database byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Table, and_, exists, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sync.model import Milestone, Person, Project, WorkItem
+from sync.store import tables
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def upserted(self) -> int:
+        return self.inserted + self.updated
+
+    def add(self, other: WriteCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who is writing: the connection, the run (for history), and the run's clock reading."""
+
+    connection_id: int
+    tool: str
+    now: datetime
+    sync_run_id: int | None = None
+
+
+def _table(model: type[tables.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def raw_json(raw: dict[str, Any]) -> str:
+    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(raw_text: str, record: object) -> str:
+    # The mapped record is part of the digest so a vocabulary change that re-derives a record
+    # from the same raw JSON still counts as a change.
+    return hashlib.blake2b(
+        raw_text.encode() + b"\x00" + repr(record).encode(), digest_size=16
+    ).hexdigest()
+
+
+def _upsert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - the settings only accept the two
+        raise NotImplementedError(f"upserts are not implemented for {dialect}")
+    keep = {"id", "connection_id", "vendor_id", "first_seen_at"}
+    changing = {name: stmt.excluded[name] for name in rows[0] if name not in keep}
+    stmt = stmt.on_conflict_do_update(index_elements=["connection_id", "vendor_id"], set_=changing)
+    session.execute(stmt, rows)
+
+
+def _existing(
+    session: Session, table: Table, connection_id: int, vendor_ids: Sequence[str], *extra: str
+) -> dict[str, Any]:
+    columns = [
+        table.c.vendor_id,
+        table.c.id,
+        table.c.content_hash,
+        table.c.deleted_at,
+        table.c.access_lost_at,
+        *(table.c[name] for name in extra),
+    ]
+    found: dict[str, Any] = {}
+    for chunk in _chunks(vendor_ids, 500):
+        for row in session.execute(
+            select(*columns).where(
+                table.c.connection_id == connection_id, table.c.vendor_id.in_(chunk)
+            )
+        ):
+            found[row.vendor_id] = row
+    return found
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _id_map(
+    session: Session, table: Table, connection_id: int, vendor_ids: Iterable[str | None]
+) -> dict[str, int]:
+    wanted = sorted({v for v in vendor_ids if v is not None})
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted, 500):
+        for vendor_id, row_id in session.execute(
+            select(table.c.vendor_id, table.c.id).where(
+                table.c.connection_id == connection_id, table.c.vendor_id.in_(chunk)
+            )
+        ):
+            found[vendor_id] = row_id
+    return found
+
+
+def _split(
+    existing: dict[str, Any], vendor_id: str, content_hash: str, counts: WriteCounts
+) -> bool:
+    """Whether a row must be written; counts it either way."""
+    old = existing.get(vendor_id)
+    if old is None:
+        counts.inserted += 1
+        return True
+    if old.content_hash == content_hash and old.deleted_at is None and old.access_lost_at is None:
+        counts.unchanged += 1
+        return False
+    counts.updated += 1
+    return True
+
+
+# -- projects and milestones ---------------------------------------------------------------
+def upsert_projects(
+    session: Session, scope: Scope, records: Sequence[tuple[Project, dict[str, Any]]]
+) -> WriteCounts:
+    table = _table(tables.Project)
+    counts = WriteCounts()
+    existing = _existing(session, table, scope.connection_id, [r.vendor_id for r, _ in records])
+    rows = []
+    for record, raw in records:
+        text = raw_json(raw)
+        content_hash = digest(text, record)
+        if not _split(existing, record.vendor_id, content_hash, counts):
+            continue
+        rows.append(
+            {
+                "connection_id": scope.connection_id,
+                "vendor_id": record.vendor_id,
+                "key": record.key,
+                "name": record.name,
+                "url": record.url,
+                "archived": record.archived,
+                "raw": text,
+                "content_hash": content_hash,
+                "deleted_at": None,
+                "access_lost_at": None,
+                "first_seen_at": scope.now,
+                "recorded_at": scope.now,
+            }
+        )
+    _upsert(session, table, rows)
+    return counts
+
+
+def upsert_milestones(
+    session: Session, scope: Scope, records: Sequence[tuple[Milestone, dict[str, Any]]]
+) -> WriteCounts:
+    table = _table(tables.Milestone)
+    counts = WriteCounts()
+    existing = _existing(session, table, scope.connection_id, [r.vendor_id for r, _ in records])
+    projects = _id_map(
+        session,
+        _table(tables.Project),
+        scope.connection_id,
+        (r.project_vendor_id for r, _ in records),
+    )
+    rows = []
+    for record, raw in records:
+        text = raw_json(raw)
+        content_hash = digest(text, record)
+        if not _split(existing, record.vendor_id, content_hash, counts):
+            continue
+        rows.append(
+            {
+                "connection_id": scope.connection_id,
+                "vendor_id": record.vendor_id,
+                "project_id": projects.get(record.project_vendor_id or ""),
+                "name": record.name,
+                "description": record.description,
+                "start_date": record.start_date,
+                "due_date": record.due_date,
+                "reached": record.reached,
+                "reached_at": record.reached_at,
+                "archived": record.archived,
+                "url": record.url,
+                "raw": text,
+                "content_hash": content_hash,
+                "deleted_at": None,
+                "access_lost_at": None,
+                "first_seen_at": scope.now,
+                "recorded_at": scope.now,
+            }
+        )
+    _upsert(session, table, rows)
+    return counts
+
+
+# -- people ---------------------------------------------------------------------------------
+def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> dict[str, int]:
+    """Vendor account id -> merged person id, creating people and identities as needed.
+
+    One human is one person across tools when the tools expose the same e-mail.
+    """
+    unique = {p.vendor_id: p for p in people}
+    if not unique:
+        return {}
+    identity = tables.PersonIdentity
+    known: dict[str, tuple[int, str | None, str | None]] = {}
+    for chunk in _chunks(sorted(unique), 500):
+        for vendor_id, person_id, name, email in session.execute(
+            select(
+                identity.vendor_id, identity.person_id, identity.display_name, identity.email
+            ).where(identity.connection_id == scope.connection_id, identity.vendor_id.in_(chunk))
+        ):
+            known[vendor_id] = (person_id, name, email)
+    result: dict[str, int] = {}
+    for vendor_id, person in unique.items():
+        email = person.email.lower() if person.email else None
+        if vendor_id in known:
+            person_id, name, old_email = known[vendor_id]
+            if (name, old_email) != (person.display_name, email):
+                session.execute(
+                    update(identity)
+                    .where(
+                        identity.connection_id == scope.connection_id,
+                        identity.vendor_id == vendor_id,
+                    )
+                    .values(display_name=person.display_name, email=email)
+                )
+            result[vendor_id] = person_id
+            continue
+        person_id = _person_for(session, person.display_name, email, scope.now)
+        session.execute(
+            insert(identity).values(
+                connection_id=scope.connection_id,
+                vendor_id=vendor_id,
+                person_id=person_id,
+                display_name=person.display_name,
+                email=email,
+            )
+        )
+        result[vendor_id] = person_id
+    return result
+
+
+def _person_for(session: Session, name: str | None, email: str | None, now: datetime) -> int:
+    if email is not None:
+        found = session.scalar(select(tables.Person.id).where(tables.Person.email == email))
+        if found is not None:
+            return found
+    person = tables.Person(display_name=name, email=email, created_at=now)
+    session.add(person)
+    session.flush()
+    return person.id
+
+
+# -- work items ----------------------------------------------------------------------------
+#: Fields whose every change is kept in ``item_change`` (progress history and forecasts).
+TRACKED_FIELDS = ("status_category", "estimate", "due_date")
+
+
+def upsert_work_items(
+    session: Session, scope: Scope, records: Sequence[tuple[WorkItem, dict[str, Any]]]
+) -> WriteCounts:
+    table = _table(tables.WorkItem)
+    counts = WriteCounts()
+    existing = _existing(
+        session,
+        table,
+        scope.connection_id,
+        [r.vendor_id for r, _ in records],
+        *TRACKED_FIELDS,
+    )
+    projects = _id_map(
+        session,
+        _table(tables.Project),
+        scope.connection_id,
+        (r.project_vendor_id for r, _ in records),
+    )
+    milestones = _id_map(
+        session,
+        _table(tables.Milestone),
+        scope.connection_id,
+        (r.milestone_vendor_id for r, _ in records),
+    )
+    people = resolve_people(session, scope, (r.assignee for r, _ in records if r.assignee))
+    rows: list[dict[str, Any]] = []
+    changes: list[tuple[str, str, str | None, str | None, datetime]] = []
+    for record, raw in records:
+        text = raw_json(raw)
+        content_hash = digest(text, record)
+        if not _split(existing, record.vendor_id, content_hash, counts):
+            continue
+        row = {
+            "connection_id": scope.connection_id,
+            "tool": scope.tool,
+            "vendor_id": record.vendor_id,
+            "key": record.key,
+            "url": record.url,
+            "project_id": projects.get(record.project_vendor_id or ""),
+            "title": record.title,
+            "item_type": record.item_type,
+            "status_name": record.status_name,
+            "status_category": record.status_category.value,
+            "assignee_id": people.get(record.assignee.vendor_id) if record.assignee else None,
+            "start_date": record.start_date,
+            "due_date": record.due_date,
+            "created_at": record.created_at,
+            "vendor_updated_at": record.updated_at,
+            "completed_at": record.completed_at,
+            "estimate": record.estimate,
+            "labels": list(record.labels),
+            "priority": record.priority,
+            "parent_vendor_id": record.parent_vendor_id,
+            "milestone_id": milestones.get(record.milestone_vendor_id or ""),
+            "blocked": record.blocked,
+            "raw": text,
+            "content_hash": content_hash,
+            "deleted_at": None,
+            "access_lost_at": None,
+            "first_seen_at": scope.now,
+            "recorded_at": scope.now,
+        }
+        rows.append(row)
+        old = existing.get(record.vendor_id)
+        for name in TRACKED_FIELDS:
+            new_value = _text(row[name])
+            old_value = _text(getattr(old, name)) if old is not None else None
+            if old is None or new_value != old_value:
+                changes.append((record.vendor_id, name, old_value, new_value, record.updated_at))
+        if old is not None and (old.deleted_at is not None or old.access_lost_at is not None):
+            changes.append((record.vendor_id, "lifecycle", _lifecycle(old), "live", scope.now))
+    _upsert(session, table, rows)
+    if changes:
+        ids = _id_map(session, table, scope.connection_id, (c[0] for c in changes))
+        session.execute(
+            insert(tables.ItemChange),
+            [
+                {
+                    "work_item_id": ids[vendor_id],
+                    "connection_id": scope.connection_id,
+                    "field": name,
+                    "old_value": old_value,
+                    "new_value": new_value,
+                    "changed_at": changed_at,
+                    "source": "sync",
+                    "sync_run_id": scope.sync_run_id,
+                }
+                for vendor_id, name, old_value, new_value, changed_at in changes
+            ],
+        )
+    return counts
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _lifecycle(row: Any) -> str:
+    return "deleted" if row.deleted_at is not None else "access_lost"
+
+
+# -- lifecycle: census results -------------------------------------------------------------
+def remember_seen(session: Session, sync_run_id: int, vendor_ids: Sequence[str]) -> None:
+    if not vendor_ids:
+        return
+    dialect = session.get_bind().dialect.name
+    table = _table(tables.CensusSeen)
+    stmt: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    session.execute(
+        stmt.on_conflict_do_nothing(),
+        [{"sync_run_id": sync_run_id, "vendor_id": v} for v in vendor_ids],
+    )
+
+
+def apply_census(
+    session: Session,
+    scope: Scope,
+    *,
+    sync_run_id: int,
+    complete_project_vendor_ids: Sequence[str],
+    lost_project_vendor_ids: Sequence[str],
+) -> tuple[int, int]:
+    """Tombstone items missing from fully-enumerated projects; mark items of projects we can
+    no longer see as access-lost; revive items seen again. Returns (deleted, access_lost)."""
+    item = tables.WorkItem
+    project = tables.Project
+    seen = select(tables.CensusSeen.vendor_id).where(tables.CensusSeen.sync_run_id == sync_run_id)
+    # Seen again: whatever we thought, it exists and we can see it.
+    session.execute(
+        update(item)
+        .where(
+            item.connection_id == scope.connection_id,
+            item.vendor_id.in_(seen),
+            or_(item.deleted_at.is_not(None), item.access_lost_at.is_not(None)),
+        )
+        .values(deleted_at=None, access_lost_at=None, recorded_at=scope.now)
+        .execution_options(synchronize_session=False)
+    )
+    complete_ids = select(project.id).where(
+        project.connection_id == scope.connection_id,
+        project.vendor_id.in_(list(complete_project_vendor_ids)),
+    )
+    gone = and_(
+        item.connection_id == scope.connection_id,
+        item.deleted_at.is_(None),
+        item.project_id.in_(complete_ids),
+        ~exists().where(
+            tables.CensusSeen.sync_run_id == sync_run_id,
+            tables.CensusSeen.vendor_id == item.vendor_id,
+        ),
+    )
+    deleted = _mark(session, scope, gone, "deleted")
+    lost_ids = select(project.id).where(
+        project.connection_id == scope.connection_id,
+        project.vendor_id.in_(list(lost_project_vendor_ids)),
+    )
+    lost = and_(
+        item.connection_id == scope.connection_id,
+        item.deleted_at.is_(None),
+        item.access_lost_at.is_(None),
+        item.project_id.in_(lost_ids),
+    )
+    access_lost = _mark(session, scope, lost, "access_lost")
+    if lost_project_vendor_ids:
+        session.execute(
+            update(project)
+            .where(
+                project.connection_id == scope.connection_id,
+                project.vendor_id.in_(list(lost_project_vendor_ids)),
+                project.access_lost_at.is_(None),
+            )
+            .values(access_lost_at=scope.now, recorded_at=scope.now)
+        )
+    session.execute(
+        _table(tables.CensusSeen).delete().where(tables.CensusSeen.sync_run_id == sync_run_id)
+    )
+    return deleted, access_lost
+
+
+def _mark(session: Session, scope: Scope, condition: Any, state: str) -> int:
+    item = tables.WorkItem
+    ids = list(session.scalars(select(item.id).where(condition)))
+    if not ids:
+        return 0
+    column = item.deleted_at if state == "deleted" else item.access_lost_at
+    for chunk in _chunks(ids, 500):
+        session.execute(
+            update(item)
+            .where(item.id.in_(chunk))
+            .values({column: scope.now, item.recorded_at: scope.now})
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        insert(tables.ItemChange),
+        [
+            {
+                "work_item_id": item_id,
+                "connection_id": scope.connection_id,
+                "field": "lifecycle",
+                "old_value": "live",
+                "new_value": state,
+                "changed_at": scope.now,
+                "source": "census",
+                "sync_run_id": scope.sync_run_id,
+            }
+            for item_id in ids
+        ],
+    )
+    return len(ids)
+
+
+def tombstone(session: Session, scope: Scope, vendor_id: str) -> bool:
+    """A vendor told us (webhook, tombstone feed) that one item is deleted."""
+    item = tables.WorkItem
+    row_id = session.scalar(
+        select(item.id).where(
+            item.connection_id == scope.connection_id,
+            item.vendor_id == vendor_id,
+            item.deleted_at.is_(None),
+        )
+    )
+    if row_id is None:
+        return False
+    return _mark(session, scope, item.id == row_id, "deleted") == 1
