@@ -38,6 +38,9 @@ class Page:
     cursor: Cursor | None
     #: Project-level scope the page belongs to, where the vendor pages per project.
     project_vendor_id: str | None = None
+    #: Vendor ids the vendor says were deleted (a tombstone feed: Trello ``deleteCard``
+    #: actions, PingCode ``is_deleted``); applied in the same transaction as the page.
+    deleted_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

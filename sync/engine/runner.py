@@ -256,6 +256,9 @@ async def _pull(
         page_scope = records.Scope(scope.connection_id, scope.tool, now, scope.sync_run_id)
         with unit_of_work(env.sessions) as session:
             counts = _write(session, page_scope, resource, mapped)
+            if resource is Resource.WORK_ITEMS:
+                for vendor_id in page.deleted_ids:
+                    totals.deleted += records.tombstone(session, page_scope, vendor_id)
             if page.cursor is not None:
                 runs.save_cursor(session, scope.connection_id, resource, page.cursor, now=now)
             totals.pages += 1
