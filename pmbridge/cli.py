@@ -248,12 +248,12 @@ def sandbox(
     issues: Annotated[int, typer.Option(help="how many work items to generate")] = 5000,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
-    """Run a vendor simulator on loopback (credentials: demo@example.com / demo-token)."""
-    from sandbox import jira
+    """Run a vendor simulator on loopback (its credentials are in the README)."""
+    from sandbox.registry import SERVERS
 
-    if tool is not Tool.JIRA:
+    if tool not in SERVERS:
         raise typer.BadParameter(f"no simulator for {tool.value} yet")
-    jira.serve(port=port, issues=issues, seed=seed)
+    SERVERS[tool](host="127.0.0.1", port=port, items=issues, seed=seed)
 
 
 @app.command()

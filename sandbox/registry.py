@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sandbox.contract import Delivery, Simulator
+from sandbox import jira
 from sandbox.jira import JiraSimulator
 from sync.model import Tool
 
@@ -49,6 +50,15 @@ class JiraHandle:
         return Delivery(body=body, headers={"X-Hub-Signature": f"sha256={signature}"})
 
 
+#: Handles for the contract suite and the demo: ``SIMULATORS[tool](items=N, seed=S)``.
 SIMULATORS: dict[Tool, Callable[..., Simulator]] = {
     Tool.JIRA: JiraHandle,
+}
+
+#: ``pmbridge sandbox TOOL``: ``SERVERS[tool](host=..., port=..., items=..., seed=...)``
+#: runs the simulator under uvicorn on a loopback address.
+SERVERS: dict[Tool, Callable[..., None]] = {
+    Tool.JIRA: lambda *, host, port, items, seed: jira.serve(
+        host=host, port=port, issues=items, seed=seed
+    ),
 }

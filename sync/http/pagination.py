@@ -153,3 +153,54 @@ class PageNumberPaginator:
             return None
         self._index += 1
         return {self.index_param: self._index, self.size_param: self.page_size}
+
+
+@dataclass
+class BeforeIdPaginator:
+    """Pages that step back from the last item's id (Trello actions: ``before=<id>``,
+    ``limit`` <= 1000), ending on a short page. The body may be a bare list."""
+
+    page_size: int
+    next_param: str = "before"
+    size_param: str = "limit"
+    id_field: str = "id"
+    items_key: str | None = None
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
+
+    def first_params(self) -> dict[str, Any]:
+        self._seen.clear()
+        return {self.size_param: self.page_size}
+
+    def next_params(self, body: Any, *, endpoint: str, tool: str) -> dict[str, Any] | None:
+        items = (
+            body
+            if self.items_key is None
+            else _as_mapping(body, endpoint=endpoint, tool=tool).get(self.items_key)
+        )
+        if not isinstance(items, list):
+            raise ContractBroken(
+                f"{tool} page at {endpoint} has no item list",
+                tool=tool,
+                endpoint=endpoint,
+                reason=f"expected a list, got {type(items).__name__}",
+            )
+        if len(items) < self.page_size:
+            return None
+        last = items[-1].get(self.id_field) if isinstance(items[-1], Mapping) else None
+        if not last:
+            raise ContractBroken(
+                f"{tool} page at {endpoint} ends with an item without {self.id_field!r}",
+                tool=tool,
+                endpoint=endpoint,
+                reason="cannot ask for the next page",
+            )
+        marker = str(last)
+        if marker in self._seen:
+            raise ContractBroken(
+                f"{tool} repeated a page at {endpoint}",
+                tool=tool,
+                endpoint=endpoint,
+                reason=f"{self.next_param}={marker} seen before",
+            )
+        self._seen.add(marker)
+        return {self.size_param: self.page_size, self.next_param: marker}

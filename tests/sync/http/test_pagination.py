@@ -3,7 +3,12 @@
 import pytest
 
 from sync.errors import ContractBroken
-from sync.http.pagination import OffsetPaginator, PageNumberPaginator, TokenPaginator
+from sync.http.pagination import (
+    BeforeIdPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    TokenPaginator,
+)
 
 WHERE = {"endpoint": "GET /x", "tool": "test"}
 
@@ -85,3 +90,21 @@ def test_page_number_paginator_rejects_a_page_that_repeats() -> None:
 def test_a_page_that_is_not_an_object_breaks_the_contract() -> None:
     with pytest.raises(ContractBroken, match="not a JSON object"):
         OffsetPaginator(page_size=2).next_params([1, 2], **WHERE)
+
+
+def test_before_id_paginator_steps_back_from_the_last_item() -> None:
+    paginator = BeforeIdPaginator(page_size=2)
+    assert paginator.first_params() == {"limit": 2}
+    assert paginator.next_params([{"id": "a9"}, {"id": "a8"}], **WHERE) == {
+        "limit": 2,
+        "before": "a8",
+    }
+    assert paginator.next_params([{"id": "a7"}], **WHERE) is None
+
+
+def test_before_id_paginator_rejects_a_page_that_repeats() -> None:
+    paginator = BeforeIdPaginator(page_size=1)
+    paginator.first_params()
+    paginator.next_params([{"id": "a9"}], **WHERE)
+    with pytest.raises(ContractBroken, match="repeated a page"):
+        paginator.next_params([{"id": "a9"}], **WHERE)
