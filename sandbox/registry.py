@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sandbox.contract import Delivery, Simulator
 from sandbox import jira
+from sandbox.contract import Delivery, Simulator
 from sandbox.jira import JiraSimulator
 from sync.model import Tool
 
