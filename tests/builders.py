@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -11,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.jira import JiraSimulator
 from sync.engine.connections import add_connection
 from sync.engine.runner import SyncEnvironment
-from sync.model import Tool
+from sync.model import Milestone, Person, Project, StatusCategory, Tool, WorkItem
 from sync.settings import Settings
 from sync.store.crypto import SecretBox
 from sync.store.database import unit_of_work
+from sync.store.records import Scope, upsert_milestones, upsert_projects, upsert_work_items
 from tests.fakes import FakeClock, FakeSleep
 
 JIRA_CREDENTIALS = {"email": "demo@example.com", "api_token": "demo-token"}
@@ -67,3 +69,45 @@ def make_jira_connection(
 
 def make_jira_simulator(*, issues: int = 120, projects: int = 3, **kwargs: Any) -> JiraSimulator:
     return JiraSimulator(issues=issues, projects=projects, **kwargs)
+
+
+def make_work_item(
+    *,
+    vendor_id: str,
+    status_category: StatusCategory = StatusCategory.TODO,
+    project_vendor_id: str | None = "P1",
+    title: str | None = None,
+    estimate: float | None = None,
+    due_date: date | None = None,
+    assignee: Person | None = None,
+    milestone_vendor_id: str | None = None,
+    updated_at: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+) -> WorkItem:
+    return WorkItem(
+        vendor_id=vendor_id,
+        key=vendor_id,
+        project_vendor_id=project_vendor_id,
+        title=title or f"Item {vendor_id}",
+        status_name=status_category.value,
+        status_category=status_category,
+        updated_at=updated_at,
+        estimate=estimate,
+        due_date=due_date,
+        assignee=assignee,
+        milestone_vendor_id=milestone_vendor_id,
+    )
+
+
+def store_records(
+    sessions: sessionmaker[Session],
+    scope: Scope,
+    *,
+    projects: Sequence[Project] = (),
+    milestones: Sequence[Milestone] = (),
+    items: Sequence[WorkItem] = (),
+) -> None:
+    """Write unified records straight through the store, as a sync of them would."""
+    with unit_of_work(sessions) as session:
+        upsert_projects(session, scope, [(p, {"id": p.vendor_id}) for p in projects])
+        upsert_milestones(session, scope, [(m, {"id": m.vendor_id}) for m in milestones])
+        upsert_work_items(session, scope, [(i, {"id": i.vendor_id}) for i in items])

@@ -378,8 +378,8 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))  # 5 and 5.0 are the same estimate
     return str(value)
 
 
