@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sync.errors import ContractBroken
 from sync.http.rate_limit import RateLimit
@@ -23,9 +23,14 @@ Cursor = dict[str, Any]
 
 
 class Payload(BaseModel):
-    """Base of every vendor payload model: validated at the edge, extra fields kept as raw."""
+    """Base of every vendor payload model: validated at the edge.
 
-    model_config = {"extra": "allow", "frozen": True, "populate_by_name": True}
+    Unknown fields are ignored here (validation is on the hot path, and ``extra="allow"``
+    costs about a fifth more): the vendor's JSON travels untouched in ``Page.raw``. A model
+    that must read fields it cannot name in advance (Jira custom fields) allows extras itself.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
 @dataclass(frozen=True, slots=True)

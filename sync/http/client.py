@@ -8,7 +8,6 @@ wire lives here: the base-URL safety rule, auth, client-side pacing, retries wit
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -16,6 +15,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from sync.errors import (
     AccessLost,
@@ -183,8 +183,8 @@ class VendorClient:
 
     def decode(self, response: httpx.Response, endpoint: str) -> Any:
         try:
-            return json.loads(response.content)
-        except ValueError as error:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
             raise ContractBroken(
                 f"{self.tool} returned a body that is not JSON at {endpoint}",
                 tool=self.tool,

@@ -9,12 +9,12 @@ at all: replaying a sync leaves the database byte-for-byte as it was.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import Table, and_, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -49,6 +49,13 @@ class Scope:
     tool: str
     now: datetime
     sync_run_id: int | None = None
+    #: Identifies the mapping that turned raw JSON into the records written (vocabulary and
+    #: code version). Mapping is pure, so raw + fingerprint decide the record: the content
+    #: digest needs nothing else, and a vocabulary change rewrites every row once.
+    fingerprint: str = ""
+    #: Row ids by (table, vendor id), shared by the pages of one run: rows are never deleted,
+    #: so an id once seen stays right.
+    ids: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
 
 
 def _table(model: type[tables.Base]) -> Table:
@@ -56,31 +63,45 @@ def _table(model: type[tables.Base]) -> Table:
 
 
 def raw_json(raw: dict[str, Any]) -> str:
-    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(raw).decode()
 
 
-def digest(raw_text: str, record: object) -> str:
-    # The mapped record is part of the digest so a vocabulary change that re-derives a record
-    # from the same raw JSON still counts as a change.
+def digest(raw_text: str, fingerprint: str) -> str:
     return hashlib.blake2b(
-        raw_text.encode() + b"\x00" + repr(record).encode(), digest_size=16
+        raw_text.encode() + b"\x00" + fingerprint.encode(), digest_size=16
     ).hexdigest()
+
+
+#: Never overwritten by an upsert: identity, and when we first saw the record.
+_KEEP_ON_CONFLICT = frozenset({"id", "connection_id", "vendor_id", "first_seen_at"})
+_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (connection_id, vendor_id) DO UPDATE``, built once per shape:
+    building it costs more than executing it for a page of rows."""
+    key = (dialect, table.name, columns)
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        if dialect == "postgresql":
+            insert_: Any = postgresql.insert(table)
+        elif dialect == "sqlite":
+            insert_ = sqlite.insert(table)
+        else:  # pragma: no cover - the settings only accept the two
+            raise NotImplementedError(f"upserts are not implemented for {dialect}")
+        changing = {c: insert_.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
+        statement = insert_.on_conflict_do_update(
+            index_elements=["connection_id", "vendor_id"], set_=changing
+        )
+        _UPSERTS[key] = statement
+    return statement
 
 
 def _upsert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:  # pragma: no cover - the settings only accept the two
-        raise NotImplementedError(f"upserts are not implemented for {dialect}")
-    keep = {"id", "connection_id", "vendor_id", "first_seen_at"}
-    changing = {name: stmt.excluded[name] for name in rows[0] if name not in keep}
-    stmt = stmt.on_conflict_do_update(index_elements=["connection_id", "vendor_id"], set_=changing)
-    session.execute(stmt, rows)
+    session.execute(_upsert_statement(dialect, table, tuple(rows[0])), rows)
 
 
 def _existing(
@@ -111,17 +132,19 @@ def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
 
 
 def _id_map(
-    session: Session, table: Table, connection_id: int, vendor_ids: Iterable[str | None]
+    session: Session, table: Table, scope: Scope, vendor_ids: Iterable[str | None]
 ) -> dict[str, int]:
-    wanted = sorted({v for v in vendor_ids if v is not None})
-    found: dict[str, int] = {}
-    for chunk in _chunks(wanted, 500):
+    wanted = {v for v in vendor_ids if v is not None}
+    found = {v: scope.ids[(table.name, v)] for v in wanted if (table.name, v) in scope.ids}
+    missing = sorted(wanted - found.keys())
+    for chunk in _chunks(missing, 500):
         for vendor_id, row_id in session.execute(
             select(table.c.vendor_id, table.c.id).where(
-                table.c.connection_id == connection_id, table.c.vendor_id.in_(chunk)
+                table.c.connection_id == scope.connection_id, table.c.vendor_id.in_(chunk)
             )
         ):
             found[vendor_id] = row_id
+            scope.ids[(table.name, vendor_id)] = row_id
     return found
 
 
@@ -150,7 +173,7 @@ def upsert_projects(
     rows = []
     for record, raw in records:
         text = raw_json(raw)
-        content_hash = digest(text, record)
+        content_hash = digest(text, scope.fingerprint)
         if not _split(existing, record.vendor_id, content_hash, counts):
             continue
         rows.append(
@@ -182,13 +205,13 @@ def upsert_milestones(
     projects = _id_map(
         session,
         _table(tables.Project),
-        scope.connection_id,
+        scope,
         (r.project_vendor_id for r, _ in records),
     )
     rows = []
     for record, raw in records:
         text = raw_json(raw)
-        content_hash = digest(text, record)
+        content_hash = digest(text, scope.fingerprint)
         if not _split(existing, record.vendor_id, content_hash, counts):
             continue
         rows.append(
@@ -295,13 +318,13 @@ def upsert_work_items(
     projects = _id_map(
         session,
         _table(tables.Project),
-        scope.connection_id,
+        scope,
         (r.project_vendor_id for r, _ in records),
     )
     milestones = _id_map(
         session,
         _table(tables.Milestone),
-        scope.connection_id,
+        scope,
         (r.milestone_vendor_id for r, _ in records),
     )
     people = resolve_people(session, scope, (r.assignee for r, _ in records if r.assignee))
@@ -309,7 +332,7 @@ def upsert_work_items(
     changes: list[tuple[str, str, str | None, str | None, datetime]] = []
     for record, raw in records:
         text = raw_json(raw)
-        content_hash = digest(text, record)
+        content_hash = digest(text, scope.fingerprint)
         if not _split(existing, record.vendor_id, content_hash, counts):
             continue
         row = {
@@ -344,18 +367,32 @@ def upsert_work_items(
         }
         rows.append(row)
         old = existing.get(record.vendor_id)
-        for name in TRACKED_FIELDS:
-            new_value = _text(row[name])
-            old_value = _text(getattr(old, name)) if old is not None else None
-            if old is None or new_value != old_value:
-                changes.append((record.vendor_id, name, old_value, new_value, record.updated_at))
+        if old is None:
+            # First sight: the starting status is history; the other fields' first values
+            # are on the row itself and only their changes need recording.
+            changes.append(
+                (
+                    record.vendor_id,
+                    "status_category",
+                    None,
+                    record.status_category.value,
+                    record.updated_at,
+                )
+            )
+        else:
+            for name in TRACKED_FIELDS:
+                new_value, old_value = _text(row[name]), _text(getattr(old, name))
+                if new_value != old_value:
+                    changes.append(
+                        (record.vendor_id, name, old_value, new_value, record.updated_at)
+                    )
         if old is not None and (old.deleted_at is not None or old.access_lost_at is not None):
             changes.append((record.vendor_id, "lifecycle", _lifecycle(old), "live", scope.now))
     _upsert(session, table, rows)
     if changes:
-        ids = _id_map(session, table, scope.connection_id, (c[0] for c in changes))
+        ids = _id_map(session, table, scope, (c[0] for c in changes))
         session.execute(
-            insert(tables.ItemChange),
+            insert(_table(tables.ItemChange)),
             [
                 {
                     "work_item_id": ids[vendor_id],
@@ -479,7 +516,7 @@ def _mark(session: Session, scope: Scope, condition: Any, state: str) -> int:
             .execution_options(synchronize_session=False)
         )
     session.execute(
-        insert(tables.ItemChange),
+        insert(_table(tables.ItemChange)),
         [
             {
                 "work_item_id": item_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from sync.connectors.base import Payload
 
@@ -64,6 +64,9 @@ class JiraVersionRef(Payload):
 
 
 class JiraIssueFields(Payload):
+    # Custom fields (story points) have site-specific ids, so extras are kept here.
+    model_config = ConfigDict(extra="allow")
+
     summary: str
     status: JiraStatus
     updated: AwareDatetime
