@@ -7,10 +7,10 @@ from sqlalchemy import Connection
 
 from sync.settings import Settings
 from sync.store.database import make_engine
-from sync.store.tables import Base
+from sync.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

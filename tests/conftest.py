@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sync.store.crypto import SecretBox
 from sync.store.database import make_engine, session_factory
 from sync.store.migrate import upgrade
-from sync.store.tables import Base
+from sync.store.schema import metadata
 from tests.fakes import FakeClock, FakeSleep
 
 TEST_SECRET_KEY = Fernet.generate_key()
@@ -59,7 +59,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
     yield session_factory(engine)
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

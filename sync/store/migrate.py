@@ -26,12 +26,14 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # "heads": features developed side by side may branch from one revision until a
+        # merge revision joins them; every branch applies either way.
+        command.upgrade(config, "heads")
 
 
 def pending(engine: Engine) -> bool:
     """Whether the database is behind the code's newest migration (``/readyz`` asks)."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return current != head
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current != heads

@@ -8,13 +8,13 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.migrate import pending
-from sync.store.tables import Base
+from sync.store.schema import metadata
 
 
 def test_the_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_the_database_is_at_the_newest_migration(engine: Engine) -> None:
@@ -22,4 +22,4 @@ def test_the_database_is_at_the_newest_migration(engine: Engine) -> None:
 
 
 def test_every_table_exists(engine: Engine, db: sessionmaker[Session]) -> None:
-    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
