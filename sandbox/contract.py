@@ -28,6 +28,10 @@ class Simulator(Protocol):
     scope: tuple[str, ...]
     #: Connection options the connector needs for this simulator (workspace, ...).
     options: Mapping[str, Any]
+    #: Whether the vendor signs webhook bodies (Jira, Trello, Asana). Worktile and PingCode
+    #: document no signature: a shared token authenticates the sender but cannot detect a
+    #: tampered body, so the contract checks that half only where a signature exists.
+    signs_body: bool
 
     def work_item_ids(self) -> list[str]:
         """Vendor ids of every live work item visible to ``credentials``."""

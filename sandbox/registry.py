@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sandbox import jira
+from sandbox import asana, jira, pingcode, trello, worktile
 from sandbox.contract import Delivery, Simulator
 from sandbox.jira import JiraSimulator
 from sync.model import Tool
@@ -25,6 +25,7 @@ class JiraHandle:
         }
         self.scope: tuple[str, ...] = ()
         self.options: Mapping[str, Any] = {}
+        self.signs_body = True
 
     def work_item_ids(self) -> list[str]:
         hidden = {p.id for p in self.vendor.projects.values() if p.hidden}
@@ -52,13 +53,23 @@ class JiraHandle:
 
 #: Handles for the contract suite and the demo: ``SIMULATORS[tool](items=N, seed=S)``.
 SIMULATORS: dict[Tool, Callable[..., Simulator]] = {
+    Tool.ASANA: asana.AsanaHandle,
     Tool.JIRA: JiraHandle,
+    Tool.PINGCODE: pingcode.PingCodeHandle,
+    Tool.TRELLO: trello.TrelloHandle,
+    Tool.WORKTILE: worktile.WorktileHandle,
 }
 
 #: ``pmbridge sandbox TOOL``: ``SERVERS[tool](host=..., port=..., items=..., seed=...)``
 #: runs the simulator under uvicorn on a loopback address.
 SERVERS: dict[Tool, Callable[..., None]] = {
+    Tool.ASANA: asana.serve,
     Tool.JIRA: lambda *, host, port, items, seed: jira.serve(
         host=host, port=port, issues=items, seed=seed
     ),
+    Tool.PINGCODE: pingcode.serve,
+    Tool.TRELLO: lambda *, host, port, items, seed: trello.serve(
+        host=host, port=port, cards=items, seed=seed
+    ),
+    Tool.WORKTILE: worktile.serve,
 }

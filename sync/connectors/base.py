@@ -128,7 +128,32 @@ class Connector(Protocol):
     def parse_webhook(self, request: WebhookRequest) -> list[ChangeNotice]: ...
 
 
+@runtime_checkable
+class ReportsCount(Protocol):
+    """Optional: a connector whose vendor says how many work items are in scope."""
+
+    def reported_count(self) -> int | None:
+        """Live work items the vendor reported during the last complete listing, if any."""
+        ...
+
+
+@runtime_checkable
+class IdentifiesDeliveries(Protocol):
+    """Optional: a connector that knows the vendor's own id for a webhook delivery."""
+
+    def delivery_id(self, request: WebhookRequest) -> str | None: ...
+
+
 M = TypeVar("M", bound=BaseModel)
+
+
+def vendor_id_of(item: Any) -> str | None:
+    """A raw record's id for error reports: ``id`` in most APIs, ``gid`` in Asana's,
+    ``_id`` in Worktile's."""
+    if not isinstance(item, Mapping):
+        return None
+    value = next((item[k] for k in ("id", "gid", "_id") if item.get(k) is not None), None)
+    return None if value is None else str(value)
 
 
 def validate_items(model: type[M], items: Any, *, tool: str, endpoint: str) -> list[M]:
@@ -147,7 +172,7 @@ def validate_items(model: type[M], items: Any, *, tool: str, endpoint: str) -> l
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            vendor_id = item.get("id") if isinstance(item, dict) else None
+            vendor_id = vendor_id_of(item)
             raise ContractBroken(
                 f"{tool} page at {endpoint} failed validation: item {index} "
                 f"(id {vendor_id}): {where}: {first['msg']}",

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
-from sync.connectors.base import Connector, Page
+from sync.connectors.base import Connector, Page, ReportsCount, vendor_id_of
 from sync.errors import (
     AccessLost,
     Conflict,
@@ -99,6 +99,8 @@ class RunTotals:
     unchanged: int = 0
     deleted: int = 0
     access_lost: int = 0
+    #: Work items the vendor itself reports in scope, where it gives a count.
+    vendor_count: int | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -173,6 +175,7 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
             sleep=env.sleep,
         ),
         retry_after_headers=connector_class.retry_after_headers,
+        throttle_wait=getattr(connector_class, "throttle_wait", None),
         timeout=httpx.Timeout(
             env.settings.http_read_timeout, connect=env.settings.http_connect_timeout
         ),
@@ -183,7 +186,16 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
     try:
         async with client:
             connector = connector_class(client, config)
-            facts = await connector.discover()
+            try:
+                facts = await connector.discover()
+            except AccessLost as error:
+                # Refused on the account's own identity call: the credentials lack access
+                # altogether, which a person must fix, not a project that disappeared.
+                raise CredentialsRejected(
+                    f"{tool.value} refused this account's own details: {error.message}",
+                    tool=error.tool,
+                    endpoint=error.endpoint,
+                ) from error
             vocabulary = Vocabulary.build(tool, discovered=facts, overrides=options)
             scope = records.Scope(
                 connection_id,
@@ -194,6 +206,7 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
             )
             if kind is SyncKind.CENSUS:
                 await _census(env, connector, scope, totals)
+                totals.vendor_count = _reported_count(connector)
             else:
                 for resource in RESOURCE_ORDER:
                     if resource in connector.resources:
@@ -208,6 +221,8 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
                             totals,
                             client,
                         )
+                if kind is SyncKind.FULL:
+                    totals.vendor_count = _reported_count(connector)
     except PmbridgeError as error:
         status, failure = SyncStatus.FAILED, error
         totals.errors.append(error.to_dict())
@@ -246,6 +261,11 @@ def rate_budget(declared: RateLimit, options: dict[str, Any]) -> RateLimit:
         ) from error
 
 
+def _reported_count(connector: Connector) -> int | None:
+    """The vendor's own count of work items in scope, for reconciliation with ours."""
+    return connector.reported_count() if isinstance(connector, ReportsCount) else None
+
+
 def _get_run(session: Session, run_id: int) -> t.SyncRun:
     run = session.get(t.SyncRun, run_id)
     if run is None:
@@ -278,9 +298,11 @@ async def _pull(
         with unit_of_work(env.sessions) as session:
             counts = _write(session, page_scope, resource, mapped)
             deleted = 0
-            if resource is Resource.WORK_ITEMS:
-                for vendor_id in page.deleted_ids:
+            for vendor_id in page.deleted_ids:
+                if resource is Resource.WORK_ITEMS:
                     deleted += records.tombstone(session, page_scope, vendor_id)
+                elif resource is Resource.MILESTONES:
+                    records.tombstone_milestone(session, page_scope, vendor_id)
             if page.cursor is not None:
                 runs.save_cursor(session, scope.connection_id, resource, page.cursor, now=now)
             after = dataclasses.replace(
@@ -352,9 +374,9 @@ def _map_page(
             mapped.append((function(payload, vocabulary), raw))
         except Exception as error:  # mapping bugs skip one record, never the page
             problem = MappingProblem(
-                f"could not map {resource} {raw.get('id')!r}: {type(error).__name__}: {error}",
+                f"could not map {resource} {vendor_id_of(raw)!r}: {type(error).__name__}: {error}",
                 resource=resource.value,
-                vendor_id=str(raw.get("id")),
+                vendor_id=vendor_id_of(raw),
             )
             totals.errors.append(problem.to_dict())
     return mapped
@@ -452,6 +474,7 @@ def _finish(
         run = session.get_one(t.SyncRun, run_id)
         run.status = status.value
         run.finished_at = now
+        run.vendor_count = totals.vendor_count
         run.stored_count = session.scalar(
             select(func.count())
             .select_from(t.WorkItem)
@@ -495,9 +518,7 @@ def _degrade(
             reason=error.message,
             throttled_until=error.retry_at,
         )
-    elif isinstance(error, CredentialsRejected) or (
-        isinstance(error, AccessLost) and error.endpoint.endswith("/myself")
-    ):
+    elif isinstance(error, CredentialsRejected):
         connection_store.set_state(
             session, connection, ConnectionState.NEEDS_REAUTH, now=now, reason=error.message
         )

@@ -534,6 +534,22 @@ def _mark(session: Session, scope: Scope, condition: Any, state: str) -> int:
     return len(ids)
 
 
+def tombstone_milestone(session: Session, scope: Scope, vendor_id: str) -> bool:
+    """A vendor told us that one milestone is deleted (or stopped being a milestone)."""
+    milestone = tables.Milestone
+    result = session.execute(
+        update(milestone)
+        .where(
+            milestone.connection_id == scope.connection_id,
+            milestone.vendor_id == vendor_id,
+            milestone.deleted_at.is_(None),
+        )
+        .values(deleted_at=scope.now, recorded_at=scope.now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 def tombstone(session: Session, scope: Scope, vendor_id: str) -> bool:
     """A vendor told us (webhook, tombstone feed) that one item is deleted."""
     item = tables.WorkItem

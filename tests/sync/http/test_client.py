@@ -150,3 +150,26 @@ def test_https_or_loopback_http_base_urls_are_accepted(url: str) -> None:
 def test_plain_http_to_a_network_host_is_refused(url: str) -> None:
     with pytest.raises(InsecureBaseUrl):
         check_base_url(url)
+
+
+@respx.mock
+async def test_a_429_without_retry_after_waits_the_declared_window(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    respx.get(f"{BASE}/items").mock(
+        side_effect=[
+            httpx.Response(429, json={"error": "API_TOKEN_LIMIT_EXCEEDED"}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    client = VendorClient(
+        tool="trello",
+        base_url=BASE,
+        rate_limit=RateLimit(100, 10.0),
+        retry=RetryPolicy(sleep=sleep),
+        clock=clock,
+        throttle_wait=10.0,
+    )
+    async with client:
+        assert await client.get_json("/items") == []
+    assert sleep.calls == [10.0]
