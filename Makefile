@@ -33,8 +33,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## Benchmarks print their figures beside a baseline measured in the same run.
 bench: $(STAMP)
-	$(BIN)/python bench/sync_jira.py
+	PYTHONPATH=. $(BIN)/python bench/sync_jira.py
+	PYTHONPATH=. $(BIN)/python bench/sync_tools.py
+	PYTHONPATH=. $(BIN)/python bench/rollups.py
+	PYTHONPATH=. $(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -30,7 +30,19 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     app.include_router(items_router)
     app.include_router(progress_router)
+    from api.goals.router import router as goals_router  # SMART goals
+
+    app.include_router(goals_router)
+    from api.risks.router import router as risks_router  # risk signals, register, matrix
+
+    app.include_router(risks_router)
     app.include_router(admin_router)
+    # Webhook receivers (vendor-signed, no API key) and their admin views.
+    from api.admin.webhooks_router import router as admin_webhooks_router
+    from api.webhooks.router import router as webhooks_router
+
+    app.include_router(webhooks_router)
+    app.include_router(admin_webhooks_router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:

@@ -20,22 +20,22 @@ from sync.store.queries import ItemFilters, RecordFilters
 E = TypeVar("E", bound=StrEnum)
 
 
-def _split(values: list[str] | None) -> list[str]:
+def split_values(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-def _ints(values: list[str] | None, field: str) -> list[int]:
+def id_values(values: list[str] | None, field: str) -> list[int]:
     result = []
-    for part in _split(values):
+    for part in split_values(values):
         if not part.isdigit():
             raise InvalidRequest(f"{field}: {part!r} is not a numeric id", field=field)
         result.append(int(part))
     return result
 
 
-def _enums(values: list[str] | None, kind: type[E], field: str) -> list[str]:
+def enum_values(values: list[str] | None, kind: type[E], field: str) -> list[str]:
     result = []
-    for part in _split(values):
+    for part in split_values(values):
         try:
             result.append(kind(part).value)
         except ValueError:
@@ -68,9 +68,9 @@ class CommonFilters:
 
     def records(self) -> RecordFilters:
         return RecordFilters(
-            connection_ids=_ints(self.connection, "connection"),
-            tools=_enums(self.tool, Tool, "tool"),
-            project_ids=_ints(self.project, "project"),
+            connection_ids=id_values(self.connection, "connection"),
+            tools=enum_values(self.tool, Tool, "tool"),
+            project_ids=id_values(self.project, "project"),
             due_before=self.due_before,
             due_after=self.due_after,
             updated_since=_aware(self.updated_since, "updated_since"),
@@ -88,15 +88,15 @@ class ItemQuery(CommonFilters):
 
     def items(self) -> ItemFilters:
         base = self.records()
-        people = _split(self.assignee)
+        people = split_values(self.assignee)
         return ItemFilters(
             connection_ids=base.connection_ids,
             tools=base.tools,
             project_ids=base.project_ids,
-            status_categories=_enums(self.status_category, StatusCategory, "status_category"),
+            status_categories=enum_values(self.status_category, StatusCategory, "status_category"),
             assignee_ids=[int(p) for p in people if p.isdigit()],
             assignee_emails=[p for p in people if not p.isdigit()],
-            milestone_ids=_ints(self.milestone, "milestone"),
+            milestone_ids=id_values(self.milestone, "milestone"),
             due_before=base.due_before,
             due_after=base.due_after,
             updated_since=base.updated_since,

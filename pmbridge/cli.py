@@ -79,18 +79,78 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only; run `pmbridge worker` processes")
+    ] = False,
 ) -> None:
-    """Serve the REST and admin API."""
+    """Serve the REST and admin API, with a background worker in-process (webhook
+    deliveries and scheduled syncs) unless --no-worker."""
     import uvicorn
 
     from api.app import create_app
+    from sync.engine.worker import Worker, WorkerSettings, WorkerThread
 
     _configure_logging()
     try:
         services = _services()
     except PmbridgeError as error:
         raise _fail(error) from None
-    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    api = create_app(services)
+    settings = WorkerSettings()
+    api.state.worker_settings = settings
+    thread = None
+    if not no_worker:
+        background = Worker(services.sync, settings)
+        api.state.on_delivery = background.wake  # a delivery is applied without waiting a poll
+        thread = WorkerThread(background)
+        thread.start()
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="info")
+    finally:
+        if thread is not None:
+            thread.stop()
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="do what is due now, then exit")] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(help="connections worked on at once (PMBRIDGE_WORKER_*)")
+    ] = None,
+) -> None:
+    """Run a worker alone: apply webhook deliveries and poll connections on their schedules.
+    On PostgreSQL run as many as you like; leases give each connection to one at a time.
+    SIGINT/SIGTERM stop it gracefully (a running sync gets a grace period)."""
+    import signal
+
+    from sync.engine.worker import Worker, WorkerSettings
+
+    _configure_logging()
+    try:
+        services = _services()
+        settings = WorkerSettings()
+        if concurrency is not None:
+            settings = settings.model_copy(update={"concurrency": max(concurrency, 1)})
+    except PmbridgeError as error:
+        raise _fail(error) from None
+    background = Worker(services.sync, settings)
+
+    async def run() -> None:
+        if once:
+            report = await background.run_once()
+            console.print(
+                f"worker {background.owner}: {len(report.connections)} connections, "
+                f"{report.applied} deliveries applied, {report.retried} retried, "
+                f"{report.dead} dead, {len(report.runs)} syncs"
+            )
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, background.stop)
+        console.print(f"worker {background.owner} running; Ctrl-C stops it")
+        await background.run()
+
+    asyncio.run(run())
 
 
 @connections_app.command("add")

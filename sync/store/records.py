@@ -274,28 +274,51 @@ def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> 
             result[vendor_id] = person_id
             continue
         person_id = _person_for(session, person.display_name, email, scope.now)
+        # Another worker may add the same identity meanwhile: theirs stands, ours is read back.
         session.execute(
-            insert(identity).values(
+            _dialect_insert(session, _table(identity))
+            .values(
                 connection_id=scope.connection_id,
                 vendor_id=vendor_id,
                 person_id=person_id,
                 display_name=person.display_name,
                 email=email,
             )
+            .on_conflict_do_nothing(index_elements=["connection_id", "vendor_id"])
         )
-        result[vendor_id] = person_id
+        result[vendor_id] = (
+            session.scalar(
+                select(identity.person_id).where(
+                    identity.connection_id == scope.connection_id, identity.vendor_id == vendor_id
+                )
+            )
+            or person_id
+        )
     return result
 
 
 def _person_for(session: Session, name: str | None, email: str | None, now: datetime) -> int:
-    if email is not None:
-        found = session.scalar(select(tables.Person.id).where(tables.Person.email == email))
-        if found is not None:
-            return found
-    person = tables.Person(display_name=name, email=email, created_at=now)
-    session.add(person)
-    session.flush()
-    return person.id
+    if email is None:
+        person = tables.Person(display_name=name, email=None, created_at=now)
+        session.add(person)
+        session.flush()
+        return person.id
+    # Insert-or-read by e-mail, so two workers meeting the same person never collide.
+    session.execute(
+        _dialect_insert(session, _table(tables.Person))
+        .values(display_name=name, email=email, created_at=now)
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+    found = session.scalar(select(tables.Person.id).where(tables.Person.email == email))
+    if found is None:  # pragma: no cover - the row was just inserted or already there
+        raise RuntimeError(f"person {email!r} vanished during insert")
+    return found
+
+
+def _dialect_insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (both our backends do)."""
+    name = session.get_bind().dialect.name
+    return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
 
 
 # -- work items ----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""/v1/goals: SMART goals, rollups, checks, forecasts and history."""

@@ -1,0 +1,1 @@
+"""Risks: /v1/risks (signals, register, matrix) and /v1/goals/{id}/risks."""

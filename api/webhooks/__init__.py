@@ -1,0 +1,1 @@
+"""Webhook receivers: one URL per connection, authenticated by the vendor's signature."""
