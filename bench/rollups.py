@@ -19,9 +19,6 @@ Every rollup's item counts are checked against the floor's. For scale, each roun
 times ``GET /v1/goals/{id}`` (the same HTTP, auth and session, no rollup): the fixed cost
 of any request, which the bare-cursor floor does not pay.
 
-``--covering-index`` adds an index on work_item that the schema does not have (see
-``COVERING_INDEX``), to measure what it would buy the broadest scopes.
-
 Targets (issue 6): each p50 and p95 within 3x of its floor; one rollup's p95 < 50 ms on
 SQLite. PostgreSQL: ``PMBRIDGE_BENCH_POSTGRES_URL`` (default: the local server's
 ``pmbridge_bench_goals`` database, created if missing; its ``public`` schema is rebuilt).
@@ -257,14 +254,7 @@ def _items(world: dict[str, Any], count: int, backend: str) -> list[tuple[Any, .
     return rows
 
 
-#: A proposal, not part of the schema: ``--covering-index`` measures what it would buy.
-COVERING_INDEX = (
-    "CREATE INDEX ix_work_item_scope ON work_item (connection_id, project_id, milestone_id, "
-    "status_category, item_type, assignee_id, estimate, deleted_at, access_lost_at, labels)"
-)
-
-
-def _bulk_insert(engine: Any, rows: list[tuple[Any, ...]], *, covering_index: bool) -> None:
+def _bulk_insert(engine: Any, rows: list[tuple[Any, ...]]) -> None:
     columns = ", ".join(ITEM_COLUMNS)
     raw = engine.raw_connection()
     try:
@@ -276,8 +266,6 @@ def _bulk_insert(engine: Any, rows: list[tuple[Any, ...]], *, covering_index: bo
             with cursor.copy(f"COPY work_item ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        if covering_index:
-            cursor.execute(COVERING_INDEX)
         raw.commit()
         cursor.execute("ANALYZE")
         raw.commit()
@@ -405,9 +393,7 @@ def _percentiles(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
-def scenario(
-    backend: str, items: int, goals: int, rounds: int, *, covering_index: bool = False
-) -> dict[str, Any]:
+def scenario(backend: str, items: int, goals: int, rounds: int) -> dict[str, Any]:
     import httpx
     from cryptography.fernet import Fernet
 
@@ -426,7 +412,7 @@ def scenario(
         started = time.perf_counter()
         world = _records(engine, box)
         rows = _items(world, items, backend)
-        _bulk_insert(engine, rows, covering_index=covering_index)
+        _bulk_insert(engine, rows)
         load_seconds = time.perf_counter() - started
         _goals(engine, world, goals)
         sessions = session_factory(engine)
@@ -533,7 +519,6 @@ def scenario(
         "items": items,
         "goals": goals,
         "load_seconds": load_seconds,
-        "covering_index": covering_index,
     }
     return result
 
@@ -542,10 +527,9 @@ def scenario(
 def report(results: Sequence[dict[str, Any]]) -> int:
     checks: list[tuple[str, bool]] = []
     for r in results:
-        extra = ", with the proposed covering index" if r["covering_index"] else ""
         print(
             f"\n{r['backend']}: {r['goals']} goals over {r['items']:,} items "
-            f"(bulk load {r['load_seconds']:.1f} s{extra})"
+            f"(bulk load {r['load_seconds']:.1f} s)"
         )
         print(f"{'':34}{'p50 ms':>9}{'p95 ms':>9}")
         for label, key in (
@@ -593,19 +577,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds over every goal")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--scenario", choices=["sqlite", "postgresql"])
-    parser.add_argument(
-        "--covering-index",
-        action="store_true",
-        help="add the proposed covering index on work_item (not in the schema) to measure it",
-    )
     args = parser.parse_args()
     common = ["--items", str(args.items), "--goals", str(args.goals), "--rounds", str(args.rounds)]
-    if args.covering_index:
-        common.append("--covering-index")
     if args.scenario:
-        result = scenario(
-            args.scenario, args.items, args.goals, args.rounds, covering_index=args.covering_index
-        )
+        result = scenario(args.scenario, args.items, args.goals, args.rounds)
         print(json.dumps(result))
         return
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]

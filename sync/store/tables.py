@@ -139,6 +139,21 @@ class WorkItem(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "vendor_id"),
         Index(None, "connection_id", "status_category"),
+        # Covers goal scopes and rollups: every selector field and every counted column, so
+        # a rollup never reads the wide rows (raw payloads spill into overflow pages).
+        Index(
+            "ix_work_item_scope",
+            "connection_id",
+            "project_id",
+            "milestone_id",
+            "status_category",
+            "item_type",
+            "assignee_id",
+            "estimate",
+            "deleted_at",
+            "access_lost_at",
+            "labels",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
