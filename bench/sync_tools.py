@@ -7,8 +7,9 @@ interpreter): the exact GET requests pmbridge made, replayed with a plain httpx 
 decoding JSON and `executemany`-inserting every listed object's raw JSON into SQLite. Same
 pages, same simulator process, no validation, mapping or history.
 
-Targets (issue 3/4): items/s against the floor, and requests against the minimum the
-vendor's page size allows (printed beside each other; the minimum is per tool, below).
+Issues 3 and 4 ask for the figures, not a threshold: items/s against the floor, and
+requests against the least the vendor's page size allows for the work-item pages alone
+(Asana adds one request per task with subtasks, which its API requires).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import ROOT, free_port, measure, peak_rss_mb, verdict
+from bench.harness import ROOT, free_port, measure, peak_rss_mb
 
 #: Items per list page each simulator serves at most (from the vendors' docs), to compute
 #: the least number of requests a full sync can make. Trello lists cards in one request.
@@ -143,7 +144,6 @@ def floor(database: Path, log: Path) -> dict[str, float]:
 
 def run(tools: list[str], items: int) -> int:
     script = Path(__file__)
-    ok = True
     print(f"Full sync, {items:,} work items per tool, loopback HTTP, SQLite")
     print(f"{'tool':10}{'':10}{'items/s':>9}{'seconds':>9}{'requests':>10}{'peak RSS':>10}")
     for tool in tools:
@@ -166,14 +166,11 @@ def run(tools: list[str], items: int) -> int:
         ratio = (ours["items"] / ours["seconds"]) / (base["items"] / base["seconds"])
         page = PAGE_SIZE.get(tool, 0)
         minimum = -(-items // page) if page else 1
-        checks = [
-            (f"{tool}: items/s {ratio:.0%} of the floor (target >= 50%)", ratio >= 0.5),
-            (f"{tool}: requests {ours['requests']:.0f}; item pages alone need {minimum}", True),
-        ]
-        for label, passed in checks:
-            print(f"  {verdict(passed)}  {label}")
-            ok = ok and passed
-    return 0 if ok else 1
+        print(
+            f"  {tool}: items/s {ratio:.0%} of the floor; requests {ours['requests']:.0f}, "
+            f"work-item pages alone need {minimum}"
+        )
+    return 0
 
 
 def main() -> None:
