@@ -36,7 +36,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,6 +66,7 @@ from sandbox.asana_data import (
     generate_dataset,
 )
 from sandbox.contract import Delivery
+from sync.http.client import is_loopback
 
 __all__ = ["AsanaHandle", "AsanaSimulator", "serve"]
 
@@ -1439,18 +1439,9 @@ class AsanaHandle:
         return self.vendor.webhook_delivery([self.vendor.task_event(vendor_id)], secret=secret)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(host: str = "127.0.0.1", port: int = 8103, items: int = 5000, seed: int = 7) -> None:
     """Run the simulator under uvicorn; loopback only, since it accepts a demo token."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the Asana simulator only listens on loopback, not {host!r}")
     import uvicorn  # imported here so that using the app in tests does not need a server
 

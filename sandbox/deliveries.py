@@ -8,22 +8,16 @@ person editing it in the tool would, so the demo shows changes arriving live.
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 import httpx
 
 from sandbox.contract import Simulator
+from sync.http.client import is_loopback
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 class DeliverySender:

@@ -33,7 +33,6 @@ import argparse
 import base64
 import binascii
 import hmac
-import ipaddress
 import json
 import operator
 import re
@@ -69,6 +68,7 @@ from sandbox.jira_data import (
     generate_dataset,
     resolution_for,
 )
+from sync.http.client import is_loopback
 
 __all__ = ["JiraSimulator", "serve"]
 
@@ -2052,18 +2052,9 @@ def _decode_token(token: str, fingerprint: int) -> SortKey:
 # --------------------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(host: str = "127.0.0.1", port: int = 8101, issues: int = 5000, seed: int = 7) -> None:
     """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the Jira simulator only listens on loopback, not {host!r}")
     import uvicorn  # imported here so that using the app in tests does not need a server
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 from collections import OrderedDict, deque
@@ -70,6 +69,7 @@ from sandbox.pingcode_data import (
     epoch_seconds,
     generate_dataset,
 )
+from sync.http.client import is_loopback
 
 __all__ = ["PingCodeHandle", "PingCodeSimulator", "serve"]
 
@@ -863,18 +863,9 @@ class PingCodeHandle:
 # --------------------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(host: str = "127.0.0.1", port: int = 8105, items: int = 5000, seed: int = 7) -> None:
     """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the PingCode simulator only listens on loopback, not {host!r}")
     import uvicorn  # imported here so that using the app in tests does not need a server
 

@@ -35,7 +35,6 @@ import argparse
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -62,6 +61,7 @@ from sandbox.trello_data import (
     TList,
     generate_dataset,
 )
+from sync.http.client import is_loopback
 
 __all__ = ["DEMO_KEY", "DEMO_TOKEN", "TrelloHandle", "TrelloSimulator", "serve"]
 
@@ -1118,20 +1118,11 @@ class TrelloHandle:
         return self.vendor.delivery(vendor_id, secret=secret, callback_url=url)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(
     host: str = "127.0.0.1", port: int = DEFAULT_PORT, cards: int = 5000, seed: int = 7
 ) -> None:
     """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the Trello simulator only listens on loopback, not {host!r}")
     import uvicorn  # imported here so that using the app in tests does not need a server
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +65,7 @@ from sandbox.worktile_data import (
     generate_dataset,
     object_id,
 )
+from sync.http.client import is_loopback
 
 __all__ = ["WorktileHandle", "WorktileSimulator", "serve"]
 
@@ -715,18 +715,9 @@ class WorktileHandle:
 # --------------------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(host: str = "127.0.0.1", port: int = 8104, items: int = 5000, seed: int = 7) -> None:
     """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the Worktile simulator only listens on loopback, not {host!r}")
     import uvicorn  # imported here so that using the app in tests does not need a server
 

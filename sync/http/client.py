@@ -67,7 +67,7 @@ def check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InsecureBaseUrl(f"base URL {url!r} must be an absolute http(s) URL", base_url=url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InsecureBaseUrl(
             f"base URL {url!r} uses plain http to a non-loopback host; "
             "credentials would cross the network in clear text. Use https.",
@@ -76,7 +76,8 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (the only plain-http targets we allow)."""
     if host == "localhost":
         return True
     try:
