@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -26,6 +26,39 @@ from sync.store.migrate import upgrade
 from sync.store.tables import Connection
 
 DEMO_CONNECTION = "demo-jira"
+
+
+def _demo_goal(services: Services) -> int:
+    """A SMART goal over the simulated CRM rollout, so the goal views have something to show
+    (made once per demo database)."""
+    from insights.goals.definitions import SelectorDraft, create_goal
+    from insights.goals.history import take_snapshots
+    from sync.store.goal_tables import Goal
+    from sync.store.tables import Project
+
+    now = services.clock()
+    with unit_of_work(services.sessions) as session:
+        existing = session.scalar(select(Goal.id).order_by(Goal.id).limit(1))
+        if existing is not None:
+            return existing
+        crm = session.scalar(select(Project.id).where(Project.key == "CRM"))
+        goal = create_goal(
+            session,
+            {
+                "title": "Finish the CRM rollout by year end",
+                "description": "Every CRM Rollout item done, so the sales teams work in one CRM.",
+                "owner": "sales-ops lead",
+                "metric": "items_done",
+                "status": "active",
+                "start_date": (now - timedelta(days=60)).date(),
+                "due_date": date(now.year, 12, 31),
+                "relevance": "The FY plan's single-CRM objective.",
+            },
+            [SelectorDraft(project_id=crm)],
+            now=now,
+        )
+        take_snapshots(session, now=now)
+        return goal.id
 
 
 class BackgroundServer:
@@ -89,6 +122,8 @@ def run_demo(
 
     print_summary(summary)
 
+    goal_id = _demo_goal(services)
+
     with unit_of_work(services.sessions) as session:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         _row, read_key = keys.create_key(
@@ -109,6 +144,9 @@ def run_demo(
   curl -H 'Authorization: Bearer {read_key}' '{api}/v1/items?status_category=in_progress&limit=5'
   curl -H 'Authorization: Bearer {read_key}' '{api}/v1/milestones?format=csv'
   curl -X POST -H 'Authorization: Bearer {admin_key}' '{api}/admin/connections/1/sync?kind=census'
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/goals/{goal_id}/rollup'
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/goals/{goal_id}/smart'
+  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/risks/signals?unmanaged=true'
   open {api}/docs for the OpenAPI explorer.  Ctrl-C stops the demo.
 """,
         soft_wrap=True,
