@@ -75,8 +75,10 @@ class PingCodeTokenAuth(httpx.Auth):
     default_lifetime: ClassVar[timedelta] = timedelta(days=30)
     #: Fetch a new token this long before the old one expires.
     refresh_margin: ClassVar[timedelta] = timedelta(minutes=10)
-    # FACTS.md §5.1 names ``expires_in`` but not its unit (UNVERIFIED): "seconds" (OAuth's
-    # lifetime), "epoch" (an absolute 10-digit time) or "auto" (values past 1e9 are epochs).
+    # FACTS.md §5.1 names ``expires_in`` but not its unit. The docs' own example answers
+    # ``"expires_in": 1577808000``, an absolute epoch time (PingCode Open API, 鉴权 / 获取企业令牌,
+    # checked 2026-11-27 in a verbatim docs mirror), so "auto" reads values past 1e9 as epochs
+    # and smaller ones as OAuth's lifetime in seconds; "seconds"/"epoch" force one reading.
     expires_in_unit: ClassVar[str] = "auto"
 
     def __init__(
