@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import secrets
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import uvicorn
 from rich.console import Console
 from sqlalchemy import select
@@ -15,12 +18,15 @@ from sqlalchemy import select
 from api.app import create_app
 from api.services import Services
 from pmbridge.progress import SyncProgress
-from sandbox.jira import JiraSimulator
+from sandbox.deliveries import DeliverySender
+from sandbox.registry import JiraHandle
 from sync.engine.connections import add_connection
 from sync.engine.runner import RunSummary, run_sync
+from sync.engine.worker import Worker, WorkerSettings, WorkerThread
 from sync.model import SyncKind, Tool
 from sync.settings import Settings
 from sync.store import keys
+from sync.store.connections import connection_config
 from sync.store.database import unit_of_work
 from sync.store.migrate import upgrade
 from sync.store.tables import Connection
@@ -61,6 +67,53 @@ def _demo_goal(services: Services) -> int:
         return goal.id
 
 
+class LiveChanges:
+    """A thread that keeps changing issues in the simulator and posting the signed webhook
+    deliveries Jira would send, so the demo shows changes arriving live."""
+
+    def __init__(self, services: Services, handle: JiraHandle, *, receiver: str) -> None:
+        self.services = services
+        self.handle = handle
+        self.receiver = receiver
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="live-changes")
+        self._rng = random.Random(7)  # noqa: S311 - picks which demo issue changes next
+
+    def start(self) -> bool:
+        with self.services.sessions() as session:
+            connection = session.scalar(
+                select(Connection).where(Connection.name == DEMO_CONNECTION)
+            )
+            if connection is None:
+                return False
+            secret = connection_config(connection, self.services.box).credentials.get(
+                "webhook_secret"
+            )
+            self.url = f"{self.receiver}{connection.id}"
+        if not secret:
+            return False  # a demo database from before webhooks: no secret to sign with
+        self.secret = secret
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        asyncio.run(self._feed())
+
+    async def _feed(self) -> None:
+        async with DeliverySender(self.handle, url=self.url, secret=self.secret) as sender:
+            while not self._stop.wait(4.0):
+                issue = self._rng.choice(self.handle.work_item_ids())
+                stamp = datetime.now(UTC).strftime("%H:%M:%S")
+                title = f"{self.handle.vendor.issues[int(issue)].summary.split(' (')[0]} "
+                try:
+                    await sender.change(issue, title=f"{title}(changed in Jira at {stamp})")
+                except httpx.TransportError:
+                    continue  # the API is still starting
+
+
 class BackgroundServer:
     """uvicorn in a daemon thread, for the simulator the demo syncs from."""
 
@@ -98,7 +151,8 @@ def run_demo(
     services = Services.build(settings)
     upgrade(services.engine)
 
-    simulator = JiraSimulator(issues=issues)
+    handle = JiraHandle(items=issues)
+    simulator = handle.vendor
     BackgroundServer(simulator.app, sandbox_port).start()
     base_url = f"http://127.0.0.1:{sandbox_port}"
     console.print(f"Jira simulator with {issues} issues on {base_url}")
@@ -111,7 +165,11 @@ def run_demo(
                 name=DEMO_CONNECTION,
                 tool=Tool.JIRA,
                 base_url=base_url,
-                credentials={"email": "demo@example.com", "api_token": "demo-token"},
+                credentials={
+                    "email": "demo@example.com",
+                    "api_token": "demo-token",
+                    "webhook_secret": secrets.token_urlsafe(24),
+                },
                 now=services.clock(),
             )
     with SyncProgress(console) as progress:
@@ -151,4 +209,23 @@ def run_demo(
 """,
         soft_wrap=True,
     )
-    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+    api_app = create_app(services)
+    worker = Worker(services.sync, WorkerSettings())
+    api_app.state.on_delivery = worker.wake
+    worker_thread = WorkerThread(worker)
+    worker_thread.start()
+    feed = LiveChanges(services, handle, receiver=f"{api}/webhooks/")
+    if feed.start():
+        console.print(
+            "Every few seconds the simulated Jira renames an issue and sends a signed webhook;"
+            " the worker applies it. Watch the deliveries and the renamed issues:\n"
+            f"  curl -H 'Authorization: Bearer {admin_key}' '{api}/admin/inbox?limit=5'\n"
+            f"  curl -H 'Authorization: Bearer {read_key}' '{api}/v1/items?format=csv&limit=1000'"
+            " | grep 'changed in Jira'",
+            soft_wrap=True,
+        )
+    try:
+        uvicorn.run(api_app, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        feed.stop()
+        worker_thread.stop()
