@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from sync.errors import ContractBroken
 from sync.http.rate_limit import RateLimit
@@ -31,6 +31,23 @@ class Payload(BaseModel):
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    #: The vendor JSON this model was validated from (set by ``validate_items``), so a
+    #: record refreshed one at a time (``fetch_one``) is stored with its whole raw payload,
+    #: exactly as a page would store it.
+    _source: dict[str, Any] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # Where a payload came from is provenance, not content: equal fields, equal payloads.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.__dict__ == other.__dict__
+            and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
+
+    __hash__ = BaseModel.__hash__
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +164,17 @@ class IdentifiesDeliveries(Protocol):
 M = TypeVar("M", bound=BaseModel)
 
 
+def raw_of(payload: Any) -> dict[str, Any]:
+    """The raw JSON to store for a payload: as received where we have it."""
+    if isinstance(payload, Payload) and payload._source is not None:
+        return payload._source
+    if isinstance(payload, BaseModel):
+        return payload.model_dump(mode="json", by_alias=True)
+    if isinstance(payload, dict):
+        return payload
+    raise TypeError(f"not a vendor payload: {type(payload).__name__}")
+
+
 def vendor_id_of(item: Any) -> str | None:
     """A raw record's id for error reports: ``id`` in most APIs, ``gid`` in Asana's,
     ``_id`` in Worktile's."""
@@ -168,7 +196,10 @@ def validate_items(model: type[M], items: Any, *, tool: str, endpoint: str) -> l
     validated: list[M] = []
     for index, item in enumerate(items):
         try:
-            validated.append(model.model_validate(item))
+            record = model.model_validate(item)
+            if isinstance(record, Payload) and isinstance(item, dict):
+                record._source = item
+            validated.append(record)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])

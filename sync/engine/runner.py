@@ -24,7 +24,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
-from sync.connectors.base import Connector, Page, ReportsCount, vendor_id_of
+from sync.connectors.base import (
+    ConnectionConfig,
+    Connector,
+    Page,
+    ReportsCount,
+    vendor_id_of,
+)
 from sync.errors import (
     AccessLost,
     Conflict,
@@ -161,26 +167,7 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
         connection_id, options = connection.id, dict(connection.options or {})
     connector_class = CONNECTORS[tool]
     totals = RunTotals()
-    budget = rate_budget(connector_class.rate_limit, options)
-    client = VendorClient(
-        tool=tool.value,
-        base_url=config.base_url,
-        rate_limit=budget,
-        limiter=RateLimiter(budget, clock=env.monotonic, sleep=env.sleep),
-        auth=connector_class.auth(config),
-        transport=transport,
-        retry=RetryPolicy(
-            max_attempts=env.settings.http_max_attempts,
-            max_total_wait=env.settings.http_max_retry_wait,
-            sleep=env.sleep,
-        ),
-        retry_after_headers=connector_class.retry_after_headers,
-        throttle_wait=getattr(connector_class, "throttle_wait", None),
-        timeout=httpx.Timeout(
-            env.settings.http_read_timeout, connect=env.settings.http_connect_timeout
-        ),
-        clock=env.clock,
-    )
+    client = open_client(env, connector_class, config, options, transport)
     status = SyncStatus.SUCCEEDED
     failure: PmbridgeError | None = None
     try:
@@ -233,6 +220,37 @@ async def execute_run(env: SyncEnvironment, run_id: int) -> RunSummary:
         totals.errors.append(failure.to_dict())
         logger.exception("sync run %s of connection %s crashed", run_id, connection_id)
     return _finish(env, run_id, connection_id, kind, status, failure, totals, client.requests)
+
+
+def open_client(
+    env: SyncEnvironment,
+    connector_class: type[Connector],
+    config: ConnectionConfig,
+    options: dict[str, Any],
+    transport: httpx.AsyncBaseTransport | None,
+) -> VendorClient:
+    """The one way the engine builds a vendor client (sync runs and webhook refreshes alike):
+    the connector's declared facts, the connection's budget, the environment's clock."""
+    budget = rate_budget(connector_class.rate_limit, options)
+    return VendorClient(
+        tool=connector_class.tool.value,
+        base_url=config.base_url,
+        rate_limit=budget,
+        limiter=RateLimiter(budget, clock=env.monotonic, sleep=env.sleep),
+        auth=connector_class.auth(config),
+        transport=transport,
+        retry=RetryPolicy(
+            max_attempts=env.settings.http_max_attempts,
+            max_total_wait=env.settings.http_max_retry_wait,
+            sleep=env.sleep,
+        ),
+        retry_after_headers=connector_class.retry_after_headers,
+        throttle_wait=getattr(connector_class, "throttle_wait", None),
+        timeout=httpx.Timeout(
+            env.settings.http_read_timeout, connect=env.settings.http_connect_timeout
+        ),
+        clock=env.clock,
+    )
 
 
 def mapping_fingerprint(vocabulary: Vocabulary) -> str:

@@ -25,16 +25,15 @@ from enum import StrEnum
 from typing import Any, cast
 
 import httpx
-from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
-from sync.connectors.base import ConnectionConfig, Connector, WebhookRequest
+from sync.connectors.base import ConnectionConfig, Connector, WebhookRequest, raw_of
 from sync.engine.runner import (
     RESOURCE_ORDER,
     SyncEnvironment,
     mapping_fingerprint,
-    rate_budget,
+    open_client,
 )
 from sync.errors import (
     ConfigurationError,
@@ -46,8 +45,6 @@ from sync.errors import (
     WebhookRejected,
 )
 from sync.http.client import VendorClient
-from sync.http.rate_limit import RateLimiter
-from sync.http.retry import RetryPolicy
 from sync.mapping.registry import MAPPINGS, ToolMapping
 from sync.mapping.vocabulary import Vocabulary
 from sync.model import ConnectionState, Resource, Tool
@@ -444,7 +441,7 @@ async def apply_deliveries(
             try:
                 assert vocabulary is not None
                 record = _map(mapping, vocabulary, resource, result)
-                mapped[resource].append((record, _raw(result)))
+                mapped[resource].append((record, raw_of(result)))
             except Exception as error:  # a mapping bug: this record, not the batch
                 problem = _Failure(
                     f"could not map {resource} {vendor_id}: {_describe(error)}", False
@@ -550,7 +547,7 @@ async def _refresh(
     stop the batch."""
 
     def opener() -> VendorClient:
-        return open_client(env, connector_class, config, options, tool, transport)
+        return open_client(env, connector_class, config, options, transport)
 
     async def fetch_all(connector: Connector) -> list[Any]:
         # A few requests in flight at once: the client's pool slows down quadratically with
@@ -594,51 +591,12 @@ def _identity(connection: Connection) -> str:
     ).hexdigest()
 
 
-def open_client(
-    env: SyncEnvironment,
-    connector_class: type[Connector],
-    config: ConnectionConfig,
-    options: dict[str, Any],
-    tool: Tool,
-    transport: httpx.AsyncBaseTransport | None,
-) -> VendorClient:
-    """A vendor client built as a sync run builds one: the same pacing, retries, timeouts."""
-    budget = rate_budget(connector_class.rate_limit, options)
-    return VendorClient(
-        tool=tool.value,
-        base_url=config.base_url,
-        rate_limit=budget,
-        limiter=RateLimiter(budget, clock=env.monotonic, sleep=env.sleep),
-        auth=connector_class.auth(config),
-        transport=transport,
-        retry=RetryPolicy(
-            max_attempts=env.settings.http_max_attempts,
-            max_total_wait=env.settings.http_max_retry_wait,
-            sleep=env.sleep,
-        ),
-        retry_after_headers=connector_class.retry_after_headers,
-        timeout=httpx.Timeout(
-            env.settings.http_read_timeout, connect=env.settings.http_connect_timeout
-        ),
-        clock=env.clock,
-    )
-
-
 def _map(mapping: ToolMapping, vocabulary: Vocabulary, resource: Resource, payload: Any) -> Any:
     if resource is Resource.PROJECTS:
         return mapping.project(payload, vocabulary)
     if resource is Resource.MILESTONES:
         return mapping.milestone(payload, vocabulary)
     return mapping.work_item(payload, vocabulary)
-
-
-def _raw(payload: Any) -> dict[str, Any]:
-    """The record's JSON as the connector validated it (``fetch_one`` returns the model)."""
-    if isinstance(payload, BaseModel):
-        return payload.model_dump(mode="json", by_alias=True)
-    if isinstance(payload, dict):
-        return payload
-    return {"value": repr(payload)}
 
 
 def _failure_for(error: BaseException) -> _Failure:
@@ -864,7 +822,7 @@ async def _register_by_api(
 ) -> list[int]:
     """One webhook per project (Trello board, Asana project) the connection syncs."""
     created: list[int] = []
-    client = open_client(env, connector_class, config, options, tool, transport)
+    client = open_client(env, connector_class, config, options, transport)
     async with client:
         connector = connector_class(client, config)
         own = getattr(connector, "register_webhook", None)

@@ -104,6 +104,22 @@ async def test_a_signed_delivery_is_stored_and_then_applied_from_the_vendors_sta
     assert (row.state, row.notices, row.attempts, row.applied_at) == ("done", 1, 1, env.clock())
 
 
+async def test_a_refreshed_item_is_stored_with_its_whole_raw_payload(
+    env: SyncEnvironment, jira: JiraHandle, connection_id: int, receiver: WebhookReceiver
+) -> None:
+    """A webhook refresh stores the vendor's JSON as received, as a sync page would: a sync
+    that follows finds nothing to write, and fields the models ignore are not lost."""
+    issue = jira.work_item_ids()[0]
+    jira.touch_item(issue, title="Renamed in Jira")
+    receiver.receive(connection_id, signed("jira:issue_updated", issue))
+    await make_worker(env).run_once()
+
+    raw = json.loads(item_row(env.sessions, connection_id, issue).raw)
+    assert raw["self"].endswith(f"/rest/api/3/issue/{issue}")  # not in any payload model
+    again = await run_sync(env, connection_id, SyncKind.FULL)
+    assert again.upserted == 0
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
