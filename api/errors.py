@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -47,6 +48,23 @@ def error_body(kind: str, message: str, **fields: object) -> dict[str, object]:
     return {"error": {"type": kind, "message": message, **fields}}
 
 
+def _problem(problem: Any) -> dict[str, Any]:
+    location = problem["loc"]
+    if problem.get("type") == "json_invalid":
+        # The location is a character offset into the body, not a field.
+        reason = problem.get("ctx", {}).get("error", "")
+        return {
+            "field": None,
+            "location": "body",
+            "message": f"the body is not valid JSON (at character {location[-1]}: {reason})",
+        }
+    return {
+        "field": ".".join(str(p) for p in location if p not in ("body", "query")),
+        "location": str(location[0]) if location else None,
+        "message": problem["msg"],
+    }
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PmbridgeError)
     async def pmbridge_error(_request: Request, error: PmbridgeError) -> JSONResponse:
@@ -57,19 +75,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": ".".join(str(p) for p in problem["loc"] if p not in ("body", "query")),
-                "location": str(problem["loc"][0]) if problem["loc"] else None,
-                "message": problem["msg"],
-            }
-            for problem in error.errors()
-        ]
-        first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        problems = [_problem(problem) for problem in error.errors()]
+        first: dict[str, Any] = problems[0] if problems else {"field": None, "message": "invalid"}
         return JSONResponse(
             error_body(
                 "InvalidRequest",
-                f"{first['field']}: {first['message']}",
+                f"{first['field']}: {first['message']}"
+                if first["field"]
+                else str(first["message"]),
                 action="correct the request",
                 problems=problems,
             ),

@@ -117,3 +117,18 @@ async def test_an_unknown_sync_kind_is_422(
     )
     assert response.status_code == 422
     assert response.json()["error"]["problems"][0]["field"] == "kind"
+
+
+async def test_a_body_that_is_not_json_says_so_and_stores_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/admin/connections",
+        content=b'{"name": "sales", "tool": ',
+        headers={**admin_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["message"].startswith("the body is not valid JSON (at character")
+    assert error["problems"][0]["field"] is None
+    assert (await client.get("/admin/connections", headers=admin_headers)).json() == []
