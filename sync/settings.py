@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     api_page_default: int = Field(default=100, ge=1)
     api_page_max: int = Field(default=1000, ge=1)
+    #: How long a process trusts a key it has checked; a revocation takes effect within it.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.auth import require
-from api.deps import get_services, get_session
+from api.deps import get_services, get_session, in_session
 from api.filters import enum_values, split_values
 from api.goals.schemas import (
     CSV_GOAL_COLUMNS,
@@ -141,18 +141,22 @@ def snapshot_goals(session: SessionDep, services: ServicesDep) -> SnapshotsOut:
 
 
 @router.get("/{goal_id}", response_model=GoalOut, dependencies=READ, summary="One goal")
-def get_goal(
+async def get_goal(
     goal_id: int,
-    session: SessionDep,
     services: ServicesDep,
     include: Annotated[list[str] | None, Query(description="rollup")] = None,
 ) -> GoalOut:
-    goal = definitions.load_goal(session, goal_id)
-    rollup = None
-    if "rollup" in split_values(include):
-        computed = compute_rollup(session, goal_id, now=services.clock())
-        rollup = RollupOut.model_validate(computed, from_attributes=True)
-    return GoalOut.of(goal, rollup=rollup)
+    with_rollup = "rollup" in split_values(include)
+
+    def view(session: Session) -> GoalOut:
+        goal = definitions.load_goal(session, goal_id)
+        rollup = None
+        if with_rollup:
+            computed = compute_rollup(session, goal_id, now=services.clock())
+            rollup = RollupOut.model_validate(computed, from_attributes=True)
+        return GoalOut.of(goal, rollup=rollup)
+
+    return await in_session(services, view)
 
 
 @router.patch("/{goal_id}", response_model=GoalOut, dependencies=WRITE, summary="Change a goal")
@@ -228,18 +232,20 @@ def get_smart(goal_id: int, session: SessionDep, services: ServicesDep) -> Smart
     dependencies=READ,
     summary="Where the goal stands, against plan, with provenance; as_of: as reported then",
 )
-def get_rollup(
+async def get_rollup(
     goal_id: int,
-    session: SessionDep,
     services: ServicesDep,
     as_of: Annotated[
         date | None, Query(description="the snapshot of this day (or the latest before it)")
     ] = None,
 ) -> RollupOut:
-    if as_of is not None:
-        return RollupOut.model_validate(rollup_as_of(session, goal_id, as_of))
-    computed = compute_rollup(session, goal_id, now=services.clock())
-    return RollupOut.model_validate(computed, from_attributes=True)
+    def view(session: Session) -> RollupOut:
+        if as_of is not None:
+            return RollupOut.model_validate(rollup_as_of(session, goal_id, as_of))
+        computed = compute_rollup(session, goal_id, now=services.clock())
+        return RollupOut.model_validate(computed, from_attributes=True)
+
+    return await in_session(services, view)
 
 
 @router.get(

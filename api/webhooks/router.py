@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import get_services
+from api.deps import services_of
 from api.webhooks.schemas import DeliveryReceipt
 from sync.connectors.base import WebhookRequest
 from sync.engine.webhooks import ReceiptStatus, WebhookReceiver
@@ -28,7 +28,7 @@ def receiver_for(request: Request) -> WebhookReceiver:
     state = request.app.state
     receiver: WebhookReceiver | None = getattr(state, "webhook_receiver", None)
     if receiver is None:
-        services = get_services(request)
+        services = services_of(request)
         receiver = WebhookReceiver(services.sessions, services.box, clock=services.clock)
         state.webhook_receiver = receiver
     return receiver

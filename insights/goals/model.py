@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row
 
 from sync.store.goal_tables import Goal
 from sync.store.goals import ScopeSelector
@@ -85,7 +88,7 @@ class GoalDef:
     updated_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Goal, selectors: list[ScopeSelector]) -> GoalDef:
+    def from_row(cls, row: Goal | Row[Any], selectors: list[ScopeSelector]) -> GoalDef:
         return cls(
             id=row.id,
             title=row.title,

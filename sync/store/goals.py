@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
+    Select,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -164,25 +168,51 @@ def selectors_of(session: Session, goal_ids: Iterable[int]) -> dict[int, list[Sc
 
 def goals_with_selectors(
     session: Session, goal_ids: Iterable[int]
-) -> tuple[dict[int, Goal], dict[int, list[ScopeSelector]]]:
-    """Goals and their selectors in one round trip (what every rollup starts with)."""
+) -> tuple[dict[int, Row[Any]], dict[int, list[ScopeSelector]]]:
+    """Goals (rows with a goal's attributes) and their selectors in one round trip: what every
+    rollup starts with. Core rows, not ORM objects: a rollup only reads them."""
     wanted = sorted(set(goal_ids))
-    goals: dict[int, Goal] = {}
+    goals: dict[int, Row[Any]] = {}
     selectors: dict[int, list[ScopeSelector]] = {}
     if not wanted:
         return goals, selectors
-    rows = session.execute(
-        select(Goal, GoalSelector)
-        .outerjoin(GoalSelector, GoalSelector.goal_id == Goal.id)
-        .where(Goal.id.in_(wanted))
-        .order_by(Goal.id, GoalSelector.position)
-    )
-    for goal, row in rows.tuples():
-        goals[goal.id] = goal
-        found = selectors.setdefault(goal.id, [])
-        if row is not None:
-            found.append(_selector(row))
+    for row in session.connection().execute(_GOALS_WITH_SELECTORS, {"ids": wanted}):
+        goal_id = row.id
+        if goal_id not in goals:
+            goals[goal_id] = row
+        found = selectors.setdefault(goal_id, [])
+        if row.s_position is not None:
+            found.append(
+                ScopeSelector(
+                    connection_id=row.s_connection_id,
+                    project_id=row.s_project_id,
+                    milestone_id=row.s_milestone_id,
+                    assignee_id=row.s_assignee_id,
+                    labels=tuple(row.s_labels or ()),
+                    item_types=tuple(row.s_item_types or ()),
+                )
+            )
     return goals, selectors
+
+
+_SELECTOR_COLUMNS = (
+    "position",
+    "connection_id",
+    "project_id",
+    "milestone_id",
+    "assignee_id",
+    "labels",
+    "item_types",
+)
+_GOALS_WITH_SELECTORS = (
+    select(
+        Goal.__table__,
+        *(GoalSelector.__table__.c[name].label(f"s_{name}") for name in _SELECTOR_COLUMNS),
+    )
+    .outerjoin(GoalSelector.__table__, GoalSelector.goal_id == Goal.id)
+    .where(Goal.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Goal.id, GoalSelector.position)
+)
 
 
 def _selector(row: GoalSelector) -> ScopeSelector:
@@ -366,52 +396,41 @@ def scope_item_groups(
     """
     if not selectors:
         return []
-    item = t.WorkItem
-    deleted = item.deleted_at.is_not(None)
-    lost = item.access_lost_at.is_not(None)
-    keys = (item.connection_id, item.project_id, item.milestone_id)
-    grouped = (
-        select(
-            *keys,
-            item.status_category,
-            deleted.label("deleted"),
-            lost.label("lost"),
-            func.count().label("n"),
-            func.count(item.estimate).label("estimated"),
-            func.coalesce(func.sum(item.estimate), 0.0).label("points"),
-        )
-        .where(item_scope(selectors, _dialect(session)))
-        .group_by(*keys, item.status_category, deleted, lost)
-        .subquery("grouped")
-    )
-    # Names and dates join the few grouped rows, not the items: one round trip for all.
-    project, milestone = t.Project, t.Milestone
-    query = (
-        select(grouped, project.name.label("project_name"), milestone.due_date.label("due"))
-        .outerjoin(project, project.id == grouped.c.project_id)
-        .outerjoin(milestone, milestone.id == grouped.c.milestone_id)
-    )
+    query = _groups_statement(tuple(selectors), _dialect(session))
     folded: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in session.execute(query):
-        key = (int(row.connection_id), row.project_id, row.milestone_id)
+    # Core, not ORM, execution: the statement names columns, not entities.
+    for (
+        connection_id,
+        project_id,
+        milestone_id,
+        status_category,
+        is_deleted,
+        is_lost,
+        count,
+        estimated,
+        points,
+        project_name,
+        due,
+    ) in session.connection().execute(query):
+        key = (int(connection_id), project_id, milestone_id)
         g = folded.get(key)
         if g is None:
             g = folded[key] = dict.fromkeys(_FIGURES, 0)
-            g["project_name"], g["milestone_due"] = row.project_name, row.due
-        n = int(row.n)
-        if row.deleted:
+            g["project_name"], g["milestone_due"] = project_name, due
+        n = int(count)
+        if is_deleted:
             g["deleted"] += n
-        elif row.lost:
+        elif is_lost:
             g["access_lost"] += n
-        elif row.status_category == CANCELLED:
+        elif status_category == CANCELLED:
             g["cancelled"] += n
         else:
             g["items"] += n
-            g["estimated"] += int(row.estimated)
-            g["points"] += float(row.points)
-            if row.status_category == DONE:
+            g["estimated"] += int(estimated)
+            g["points"] += float(points)
+            if status_category == DONE:
                 g["done"] += n
-                g["points_done"] += float(row.points)
+                g["points_done"] += float(points)
     if tools is None or any(key[0] not in tools for key in folded):
         tools = connection_tools(session, {key[0] for key in folded})
     return [
@@ -433,6 +452,37 @@ def scope_item_groups(
         )
         for key, g in folded.items()
     ]
+
+
+@lru_cache(maxsize=1024)
+def _groups_statement(selectors: tuple[ScopeSelector, ...], dialect: str) -> Select[Any]:
+    """Built once per scope: building it and computing its cache key cost more than running it
+    on a small scope, and the same goals are rolled up again and again."""
+    item = t.WorkItem
+    deleted = item.deleted_at.is_not(None)
+    lost = item.access_lost_at.is_not(None)
+    keys = (item.connection_id, item.project_id, item.milestone_id)
+    grouped = (
+        select(
+            *keys,
+            item.status_category,
+            deleted.label("deleted"),
+            lost.label("lost"),
+            func.count().label("n"),
+            func.count(item.estimate).label("estimated"),
+            func.coalesce(func.sum(item.estimate), 0.0).label("points"),
+        )
+        .where(item_scope(selectors, dialect))
+        .group_by(*keys, item.status_category, deleted, lost)
+        .subquery("grouped")
+    )
+    # Names and dates join the few grouped rows, not the items: one round trip for all.
+    project, milestone = t.Project, t.Milestone
+    return (
+        select(grouped, project.name.label("project_name"), milestone.due_date.label("due"))
+        .outerjoin(project, project.id == grouped.c.project_id)
+        .outerjoin(milestone, milestone.id == grouped.c.milestone_id)
+    )
 
 
 _FIGURES = (

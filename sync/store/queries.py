@@ -323,13 +323,13 @@ def progress_groups(
 
 
 def connection_freshness(session: Session) -> dict[int, dict[str, Any]]:
-    rows = session.execute(
-        select(
-            t.Connection.id,
-            t.Connection.name,
-            t.Connection.tool,
-            t.Connection.state,
-            t.Connection.last_success_at,
-        )
-    )
-    return {row.id: dict(row._mapping) for row in rows}
+    return {row.id: dict(row._mapping) for row in session.connection().execute(_FRESHNESS)}
+
+
+_FRESHNESS = select(
+    t.Connection.id,
+    t.Connection.name,
+    t.Connection.tool,
+    t.Connection.state,
+    t.Connection.last_success_at,
+)
