@@ -19,6 +19,15 @@ class Delivery:
     headers: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A delivery a simulator queued for the receiver URL a webhook registration named (see
+    :func:`sandbox.deliveries.dispatch`)."""
+
+    url: str
+    delivery: Delivery
+
+
 class Simulator(Protocol):
     #: The ASGI app (``httpx.ASGITransport(app=...)`` or uvicorn).
     app: Any

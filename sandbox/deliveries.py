@@ -4,15 +4,20 @@ Vendor-neutral: it asks any :class:`sandbox.contract.Simulator` handle for its
 ``delivery(vendor_id, secret=, url=)`` (exactly what that tool would send: body and signature
 headers) and posts it to ``url``. ``change`` renames an item in the simulator first, as a
 person editing it in the tool would, so the demo shows changes arriving live.
+
+Where a simulator keeps webhook registrations of its own (Jira's dynamic webhooks), it queues
+what it would send, addressed to each registered URL (:class:`sandbox.contract.Outgoing`), and
+:func:`dispatch` posts that queue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpx
 
-from sandbox.contract import Simulator
+from sandbox.contract import Outgoing, Simulator
 from sync.http.client import is_loopback
 
 
@@ -64,3 +69,28 @@ class DeliverySender:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
+
+
+async def dispatch(
+    outbox: Iterable[Outgoing], *, client: httpx.AsyncClient | None = None
+) -> list[httpx.Response]:
+    """Post each queued delivery to the URL it is addressed to, in order; the answers are
+    returned. Loopback URLs only (checked before anything is sent): a simulator never posts
+    to a real host. ``client`` may be an in-process ASGI client (tests)."""
+    queued = list(outbox)
+    for item in queued:
+        if not _is_loopback(item.url):
+            raise ValueError(
+                f"simulated deliveries go to loopback receivers only, not {item.url!r}"
+            )
+    http = client or httpx.AsyncClient(timeout=10)
+    try:
+        return [
+            await http.post(
+                item.url, content=item.delivery.body, headers=dict(item.delivery.headers)
+            )
+            for item in queued
+        ]
+    finally:
+        if client is None:
+            await http.aclose()

@@ -21,10 +21,27 @@ Endpoints::
     POST      /rest/api/3/search/approximate-count
     GET       /rest/api/3/issue/{issueIdOrKey}
     GET|POST  /rest/api/3/search          -> 410 Gone, as since Atlassian removed it in 2025
+    GET|POST|DELETE  /rest/api/3/webhook  dynamic webhooks, OAuth 2.0 (bearer) callers only
+    PUT       /rest/api/3/webhook/refresh
 
 State is in memory and readable: ``sim.issues`` (live issues by numeric id, hidden projects'
-included), ``sim.projects`` (by key), ``sim.versions`` (by numeric id), ``sim.users`` and
-``sim.myself``. The records are the dataclasses of :mod:`sandbox.jira_data`.
+included), ``sim.projects`` (by key), ``sim.versions`` (by numeric id), ``sim.users``,
+``sim.myself`` and ``sim.webhooks`` (dynamic webhooks by id). The records are the dataclasses
+of :mod:`sandbox.jira_data`.
+
+Dynamic webhooks (FACTS.md §1.5) follow the spec: only apps may use them (a Basic-auth caller
+gets 403, "Returned if the caller isn't an app"); each expires 30 days after registration or
+its last refresh, by the simulator's clock, and is then gone (not listed, not refreshed, not
+delivered: what Jira does after expiry is not documented, this is the simulator's choice);
+the refresh ignores unknown ids. A ``jqlFilter`` may use only ``issueKey``, ``project``,
+``issuetype``, ``status``, ``assignee`` and ``reporter`` with ``= != IN NOT IN`` here (Jira
+also allows ``issue.property`` and the epic-label ``cf[id]``, which the simulator refuses as
+unsupported). When an issue is created, updated or deleted, one delivery per receiver URL
+names every matching webhook (``matchedWebhookIds``) and is queued in ``sim.outbox``, with
+``Authorization: Bearer <JWT>``: HS256 over ``iss``, ``iat`` and ``exp`` (three minutes),
+keyed by the ``client_secret`` the simulator was built with. FACTS.md marks Jira's claim set
+and algorithm UNVERIFIED; these are a plausible stand-in. :func:`sandbox.deliveries.dispatch`
+posts the queue to the receivers.
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ import operator
 import re
 import zlib
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -48,6 +65,7 @@ from json.encoder import encode_basestring
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import jwt
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,12 +73,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.contract import Delivery, Outgoing
 from sandbox.jira_data import (
     ISSUE_TYPES,
     PRIORITIES,
     RESOLUTIONS,
     STATUS_CATEGORIES,
     STATUSES,
+    DynamicWebhook,
     Issue,
     Project,
     User,
@@ -74,6 +94,14 @@ __all__ = ["JiraSimulator", "serve"]
 
 #: The simulator's default "now": fixed, so every run sees the same data and the same clock.
 DEFAULT_NOW: Final = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+#: The OAuth 2.0 app's client secret dynamic-webhook JWTs are signed with, unless another is
+#: given (a public demo value, long enough for HS256: RFC 7518 asks for 32 bytes or more).
+DEMO_CLIENT_SECRET: Final = "jira-simulator-demo-oauth-client-secret"  # noqa: S105
+#: "Webhooks registered through the REST API expire after 30 days" (spec).
+WEBHOOK_LIFETIME: Final = timedelta(days=30)
+#: Lifetime of a delivery's JWT (UNVERIFIED for Jira: a short one, as Connect tokens have).
+DELIVERY_JWT_LIFETIME: Final = timedelta(minutes=3)
 
 Json = dict[str, Any]
 Predicate = Callable[[Issue], bool]
@@ -89,6 +117,35 @@ _REMOVED_SEARCH: Final = (
     "https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
 _NOT_AUTHENTICATED: Final = "Client must be authenticated to access this resource."
+_ONLY_APPS: Final = "Only Connect and OAuth 2.0 apps can use this operation."
+#: ``WebhookDetails.events``' enum in the spec.
+WEBHOOK_EVENTS: Final = frozenset(
+    {
+        "jira:issue_created",
+        "jira:issue_updated",
+        "jira:issue_deleted",
+        "comment_created",
+        "comment_updated",
+        "comment_deleted",
+        "issue_property_set",
+        "issue_property_deleted",
+    }
+)
+#: JQL a dynamic webhook's filter may use here (canonical field names; see the docstring).
+_WEBHOOK_JQL_FIELDS: Final = frozenset(
+    {"issuekey", "project", "issuetype", "status", "assignee", "reporter"}
+)
+_WEBHOOK_JQL_OPS: Final = frozenset({"=", "!=", "IN", "NOT IN"})
+_WEBHOOK_KEYS: Final = frozenset(
+    {"events", "jqlFilter", "fieldIdsFilter", "issuePropertyKeysFilter"}
+)
+_FIRST_WEBHOOK_ID: Final = 10000
+#: ``issue_event_type_name`` Jira sends with each issue event.
+_ISSUE_EVENT_TYPES: Final = {
+    "jira:issue_created": "issue_created",
+    "jira:issue_updated": "issue_generic",
+    "jira:issue_deleted": "issue_deleted",
+}
 _ISSUE_EXPAND: Final = (
     "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 )
@@ -1342,6 +1399,7 @@ class JiraSimulator:
         time_zone: str = "Europe/Berlin",
         now: datetime | None = None,
         max_results_cap: int = 100,
+        client_secret: str = DEMO_CLIENT_SECRET,
     ) -> None:
         if max_results_cap < 1:
             raise ValueError("max_results_cap must be at least 1")
@@ -1387,6 +1445,13 @@ class JiraSimulator:
         self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._renderers: dict[str, _Renderer] = {}
         self._compiler = _Compiler(self)
+        #: Dynamic webhooks by id (expired ones are dropped as they are noticed).
+        self.webhooks: dict[int, DynamicWebhook] = {}
+        self._next_webhook_id = _FIRST_WEBHOOK_ID
+        self.client_secret = client_secret
+        #: Deliveries waiting to be posted, oldest first (bounded: nobody may drain it).
+        self.outbox: deque[Outgoing] = deque(maxlen=10_000)
+        self._deliveries = 0
 
         api = "/rest/api/3"
         router = Starlette(
@@ -1402,6 +1467,8 @@ class JiraSimulator:
                 Route(f"{api}/search", self._removed_search, methods=["GET", "POST"]),
                 Route(f"{api}/issue/{{key}}", self._issue_get, methods=["GET"]),
                 Route(f"{api}/version/{{id}}", self._version_get, methods=["GET"]),
+                Route(f"{api}/webhook", self._webhooks_endpoint, methods=["GET", "POST", "DELETE"]),
+                Route(f"{api}/webhook/refresh", self._webhook_refresh, methods=["PUT"]),
             ],
             exception_handlers={ApiError: self._on_error, HTTPException: self._on_error},
         )
@@ -1465,6 +1532,7 @@ class JiraSimulator:
             issue.assignee = self._user_by_email(assignee_email) if assignee_email else None
         issue.updated_ms = now_ms
         self._touch()
+        self._announce("jira:issue_updated", issue)
 
     def add_issue(self, project_key: str, *, summary: str, status: str = "To Do") -> str:
         """Create a Task reported by ``myself``; returns its key."""
@@ -1499,12 +1567,14 @@ class JiraSimulator:
         self.issues[issue.id] = issue
         self._by_key[issue.key] = issue
         self._touch()
+        self._announce("jira:issue_created", issue)
         return issue.key
 
     def delete_issue(self, key_or_id: str) -> None:
         """Delete an issue and, as Jira does, its sub-tasks; its epic children lose the parent."""
         issue = self._live_issue(key_or_id)
         now_ms = self._now_ms()
+        self._announce("jira:issue_deleted", issue)  # filters are matched while it exists
         doomed = [issue.id, *self._subtasks.pop(issue.id, [])]
         for issue_id in doomed:
             gone = self.issues.pop(issue_id, None)
@@ -1548,6 +1618,16 @@ class JiraSimulator:
     def corrupt_next_search_page(self) -> None:
         """The next non-empty ``/search/jql`` page carries ``fields.status`` as a bare string."""
         self._corrupt_next = True
+
+    def forget_webhook(self, webhook_id: int) -> None:
+        """Jira loses a dynamic webhook (deleted by someone else, or expired unseen)."""
+        del self.webhooks[webhook_id]
+
+    def take_outbox(self) -> list[Outgoing]:
+        """The queued deliveries, oldest first; the queue is empty afterwards."""
+        queued = list(self.outbox)
+        self.outbox.clear()
+        return queued
 
     # -- observation -----------------------------------------------------------------------
 
@@ -1815,6 +1895,162 @@ class JiraSimulator:
                 counts[bucket[STATUSES[issue.status].category]] += 1
         return counts
 
+    # -- endpoints: dynamic webhooks -----------------------------------------------------
+
+    def _require_app(self, request: Request) -> None:
+        # Basic auth is a user, never an app: the spec's 403 "if the caller isn't an app".
+        scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+        if scheme != "bearer":
+            raise ApiError(403, _ONLY_APPS)
+
+    async def _webhooks_endpoint(self, request: Request) -> Response:
+        self._require_app(request)
+        self._drop_expired_webhooks()
+        if request.method == "POST":
+            return self._register_webhooks(await _json_body(request))
+        if request.method == "DELETE":
+            for webhook_id in _webhook_ids(await _json_body(request)):
+                self.webhooks.pop(webhook_id, None)
+            return Response(status_code=202)
+        params = request.query_params
+        start = _int_param(params.get("startAt"), "startAt", 0)
+        size = _int_param(params.get("maxResults"), "maxResults", 100)
+        hooks = sorted(self.webhooks.values(), key=operator.attrgetter("id"))
+        values = [_webhook_json(h) for h in hooks[start : start + size]]
+        return _json(_page_bean(request, start, size, len(hooks), values))
+
+    async def _webhook_refresh(self, request: Request) -> Response:
+        self._require_app(request)
+        self._drop_expired_webhooks()
+        ids = _webhook_ids(await _json_body(request))
+        expires_ms = _ms(self._now + WEBHOOK_LIFETIME)
+        for webhook_id in ids:  # unknown ids are ignored, as the spec says
+            hook = self.webhooks.get(webhook_id)
+            if hook is not None:
+                hook.expires_ms = expires_ms
+        return _json({"expirationDate": expires_ms})
+
+    def _register_webhooks(self, body: Json) -> Response:
+        """``WebhookRegistrationDetails`` in, ``ContainerForRegisteredWebhooks`` out: a
+        malformed body is a 400; a filter Jira cannot use is that entry's ``errors``."""
+        for name in body:
+            if name not in ("url", "webhooks"):
+                raise ApiError(400, f'Unrecognized field "{name}".')
+        url, entries = body.get("url"), body.get("webhooks")
+        if not isinstance(url, str) or not url:
+            raise ApiError(400, "The url property is required.")
+        if not isinstance(entries, list):
+            raise ApiError(400, "The webhooks property is required.")
+        checked = [_webhook_details(entry) for entry in entries]
+        results: list[Json] = []
+        for events, jql, fields, keys in checked:
+            problems = self._webhook_filter_problems(jql)
+            if problems:
+                results.append({"errors": problems})
+                continue
+            hook = DynamicWebhook(
+                id=self._next_webhook_id,
+                url=url,
+                events=events,
+                jql_filter=jql,
+                expires_ms=_ms(self._now + WEBHOOK_LIFETIME),
+                field_ids_filter=fields,
+                issue_property_keys_filter=keys,
+            )
+            self._next_webhook_id += 1
+            self.webhooks[hook.id] = hook
+            results.append({"createdWebhookId": hook.id})
+        return _json({"webhookRegistrationResult": results})
+
+    def _webhook_filter_problems(self, jql: str) -> list[str]:
+        """Why Jira would refuse ``jql`` as a webhook filter; empty when it is fine."""
+        try:
+            query = parse_jql(jql)
+        except JqlError as error:
+            return [error.message]
+        if query.where is None:
+            return ["The JQL filter must not be empty."]
+        problems: list[str] = []
+        if query.order:
+            problems.append("The clause ORDER BY is unsupported")
+        for clause in _clauses(query.where):
+            canonical = _CLAUSE_FIELDS.get(clause.field.lower())
+            if canonical not in _WEBHOOK_JQL_FIELDS:
+                problems.append(f"The clause {clause.field} is unsupported")
+            elif clause.op not in _WEBHOOK_JQL_OPS:
+                problems.append(f"The operator '{clause.op}' is unsupported")
+        if not problems:
+            try:
+                self._compiler.compile(query.where)
+            except JqlError as error:
+                problems.append(error.message)
+        return problems
+
+    def _drop_expired_webhooks(self) -> None:
+        now_ms = self._now_ms()
+        for webhook_id in [i for i, h in self.webhooks.items() if h.expires_ms <= now_ms]:
+            del self.webhooks[webhook_id]
+
+    def _announce(self, event: str, issue: Issue) -> None:
+        """Queue one delivery per receiver URL whose webhooks want ``event`` for ``issue``."""
+        if not self.webhooks:
+            return
+        self._drop_expired_webhooks()
+        if self._projects_by_id[issue.project_id].hidden:
+            return
+        matched: dict[str, list[int]] = {}
+        for hook in sorted(self.webhooks.values(), key=operator.attrgetter("id")):
+            if event in hook.events and self._webhook_matches(hook, issue):
+                matched.setdefault(hook.url, []).append(hook.id)
+        for url, ids in matched.items():
+            self.outbox.append(Outgoing(url, self._dynamic_delivery(event, issue, ids)))
+
+    def _webhook_matches(self, hook: DynamicWebhook, issue: Issue) -> bool:
+        try:
+            query = parse_jql(hook.jql_filter)
+            return query.where is not None and self._compiler.compile(query.where)(issue)
+        except JqlError:  # a project in it became invisible: Jira cannot evaluate it either
+            return False
+
+    def _dynamic_delivery(self, event: str, issue: Issue, webhook_ids: list[int]) -> Delivery:
+        """What Jira posts for an OAuth 2.0 app's dynamic webhooks (FACTS.md §1.5)."""
+        self._deliveries += 1
+        now_ms = self._now_ms()
+        body = {
+            "timestamp": now_ms,
+            "webhookEvent": event,
+            "issue_event_type_name": _ISSUE_EVENT_TYPES.get(event, "issue_generic"),
+            "user": {
+                "accountId": self.myself.account_id,
+                "displayName": self.myself.display_name,
+            },
+            "issue": {
+                "id": str(issue.id),
+                "key": issue.key,
+                "fields": {"summary": issue.summary, "status": {"name": issue.status}},
+            },
+            "matchedWebhookIds": webhook_ids,
+        }
+        issued = now_ms // 1000
+        token = jwt.encode(
+            {
+                "iss": "jira-simulator",
+                "iat": issued,
+                "exp": issued + int(DELIVERY_JWT_LIFETIME.total_seconds()),
+            },
+            self.client_secret,
+            algorithm="HS256",
+        )
+        return Delivery(
+            body=_text(body).encode(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "X-Atlassian-Webhook-Identifier": f"sim-{self._deliveries}",
+                "X-Atlassian-Webhook-Flow": "Primary",
+            },
+        )
+
     # -- endpoints: issues ---------------------------------------------------------------
 
     async def _removed_search(self, request: Request) -> Response:
@@ -2022,6 +2258,74 @@ def _page_bean(request: Request, start: int, size: int, total: int, values: list
         {"maxResults": size, "startAt": start, "total": total, "isLast": is_last, "values": values}
     )
     return bean
+
+
+def _webhook_ids(body: Json) -> list[int]:
+    """``ContainerForWebhookIDs``: ``webhookIds`` is required, a list of integers."""
+    ids = body.get("webhookIds")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise ApiError(400, "The webhookIds property is required: a list of webhook ids.")
+    return ids
+
+
+def _string_list(value: object, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f"{name} must be a list of strings.")
+    return tuple(value)
+
+
+def _webhook_details(
+    entry: object,
+) -> tuple[tuple[str, ...], str, tuple[str, ...] | None, tuple[str, ...] | None]:
+    """One ``WebhookDetails`` (``additionalProperties: false``; events and jqlFilter needed)."""
+    if not isinstance(entry, dict):
+        raise ApiError(400, "Each webhook must be a JSON object.")
+    for name in entry:
+        if name not in _WEBHOOK_KEYS:
+            raise ApiError(400, f'Unrecognized field "{name}".')
+    events = _string_list(entry.get("events"), "events")
+    for event in events:
+        if event not in WEBHOOK_EVENTS:
+            raise ApiError(400, f"The event '{event}' is not a supported webhook event.")
+    jql = entry.get("jqlFilter")
+    if not isinstance(jql, str):
+        raise ApiError(400, "The jqlFilter property is required.")
+    fields = entry.get("fieldIdsFilter")
+    keys = entry.get("issuePropertyKeysFilter")
+    return (
+        events,
+        jql,
+        None if fields is None else _string_list(fields, "fieldIdsFilter"),
+        None if keys is None else _string_list(keys, "issuePropertyKeysFilter"),
+    )
+
+
+def _webhook_json(hook: DynamicWebhook) -> Json:
+    """A ``Webhook``: ``expirationDate`` in epoch milliseconds (``int64`` in the schema)."""
+    out: Json = {
+        "id": hook.id,
+        "url": hook.url,
+        "events": list(hook.events),
+        "jqlFilter": hook.jql_filter,
+        "expirationDate": hook.expires_ms,
+    }
+    if hook.field_ids_filter is not None:
+        out["fieldIdsFilter"] = list(hook.field_ids_filter)
+    if hook.issue_property_keys_filter is not None:
+        out["issuePropertyKeysFilter"] = list(hook.issue_property_keys_filter)
+    return out
+
+
+def _clauses(node: _Node) -> Iterable[_Clause]:
+    if isinstance(node, _Clause):
+        yield node
+    elif isinstance(node, _And | _Or):
+        for part in node.parts:
+            yield from _clauses(part)
+    else:
+        yield from _clauses(node.part)
 
 
 def _encode_token(fingerprint: int, key: SortKey) -> str:

@@ -164,6 +164,20 @@ class Issue:
 
 
 @dataclass(slots=True)
+class DynamicWebhook:
+    """A webhook an OAuth 2.0 app registered with ``POST /rest/api/3/webhook`` (spec schema
+    ``Webhook``). It is delivered until ``expires_ms`` unless refreshed (30 days each time)."""
+
+    id: int
+    url: str
+    events: tuple[str, ...]
+    jql_filter: str
+    expires_ms: int
+    field_ids_filter: tuple[str, ...] | None = None
+    issue_property_keys_filter: tuple[str, ...] | None = None
+
+
+@dataclass(slots=True)
 class Dataset:
     #: The account the simulator's credentials belong to (``/myself``).
     myself: User

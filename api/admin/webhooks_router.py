@@ -19,12 +19,13 @@ from api.webhooks.schemas import (
     DeliveryOut,
     InboxPage,
     InstructionsOut,
+    RefreshResultOut,
     RegisterIn,
     RegistrationOut,
     RegistrationResultOut,
     WebhookStatusOut,
 )
-from sync.engine.webhooks import register_webhooks
+from sync.engine.webhooks import refresh_webhook_registrations, register_webhooks
 from sync.store import connections as connection_store
 from sync.store import inbox
 from sync.store.inbox import DeliveryState
@@ -48,9 +49,11 @@ async def register(
     services: Annotated[Services, Depends(get_services)],
     body: RegisterIn | None = None,
 ) -> RegistrationResultOut:
-    """Trello and Asana are registered through their APIs (one webhook per board/project).
-    Jira admin webhooks, Worktile and PingCode are configured in the tool: the answer has
-    the URL, a new secret (shown once) and the steps."""
+    """Trello and Asana are registered through their APIs (one webhook per board/project),
+    and so is Jira on OAuth credentials (one dynamic webhook over the connection's projects,
+    valid 30 days and refreshed by the worker; needs the app's `client_secret` credential).
+    Jira admin webhooks (Basic credentials), Worktile and PingCode are configured in the
+    tool: the answer has the URL, a new secret (shown once) and the steps."""
     callback = (body.callback_url if body else None) or receiver_url(request, connection_id)
     result = await register_webhooks(
         services.sync, connection_id, callback_url=callback, receiver=receiver_for(request)
@@ -69,6 +72,31 @@ async def register(
         )
         if instructions
         else None,
+    )
+
+
+@router.post(
+    "/connections/{connection_id}/webhooks/refresh",
+    response_model=RefreshResultOut,
+    summary="Extend every live registration that expires (Jira dynamic webhooks) now",
+)
+async def refresh(
+    connection_id: int,
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+) -> RefreshResultOut:
+    """The worker refreshes registrations in their last days on its own; this does it now
+    for all of them, whatever time they have left. Registrations the tool no longer knows
+    become `expired` with the reason; other tools' webhooks do not expire."""
+    outcome = await refresh_webhook_registrations(
+        services.sync, connection_id, now=services.clock(), margin=None
+    )
+    receiver_for(request).forget(connection_id)
+    with services.sessions() as session:
+        rows = inbox.list_registrations(session, connection_id)
+        registrations = [RegistrationOut.model_validate(r) for r in rows]
+    return RefreshResultOut(
+        refreshed=outcome.refreshed, expired=outcome.expired, registrations=registrations
     )
 
 

@@ -32,13 +32,24 @@ class RegistrationOut(BaseModel):
     connection_id: int
     mode: str = Field(description="api (pmbridge registered it) or manual (pasted by a person)")
     vendor_webhook_id: str | None
-    target: str | None = Field(description="what it watches: a board, a project")
+    target: str | None = Field(
+        description="what it watches: a board, a project, a JQL filter (Jira dynamic webhooks)"
+    )
     callback_url: str
     state: str = Field(description="pending, active, failed or expired")
     state_reason: str | None
-    expires_at: datetime | None
+    expires_at: datetime | None = Field(
+        description="when the tool stops delivering unless refreshed (Jira dynamic webhooks: "
+        "30 days, refreshed by the worker)"
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class RefreshResultOut(BaseModel):
+    refreshed: list[int] = Field(description="registrations whose expiry moved")
+    expired: list[int] = Field(description="registrations the tool no longer knows, or lapsed")
+    registrations: list[RegistrationOut]
 
 
 class InstructionsOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
@@ -96,6 +97,9 @@ class WebhookRequest:
     body: bytes
     headers: Mapping[str, str]
     url: str = ""
+    #: When the receiver got it, by its injected clock: a signed token's expiry is checked
+    #: against this (Jira's dynamic-webhook JWT), never against the wall clock.
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

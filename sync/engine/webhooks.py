@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
 from sync.connectors.base import ConnectionConfig, Connector, WebhookRequest, raw_of
+from sync.connectors.jira.auth import is_oauth as jira_is_oauth
+from sync.connectors.jira.connector import JiraConnector
 from sync.engine.runner import (
     RESOURCE_ORDER,
     SyncEnvironment,
@@ -44,7 +46,7 @@ from sync.errors import (
     RateLimited,
     WebhookRejected,
 )
-from sync.http.client import VendorClient
+from sync.http.client import VendorClient, VendorNotFound
 from sync.mapping.registry import MAPPINGS, ToolMapping
 from sync.mapping.vocabulary import Vocabulary
 from sync.model import ConnectionState, Resource, Tool
@@ -63,6 +65,13 @@ logger = logging.getLogger("pmbridge.webhooks")
 #: Trello signs with the application secret (FACTS.md §2.5); the rest use a webhook secret.
 SECRET_CREDENTIALS: dict[Tool, tuple[str, ...]] = {Tool.TRELLO: ("secret", "webhook_secret")}
 DEFAULT_SECRET_CREDENTIALS = ("webhook_secret",)
+
+#: Credential fields holding the key for deliveries authenticated by a bearer token (a JWT in
+#: ``Authorization: Bearer``) rather than a body signature: a Jira OAuth 2.0 app's dynamic
+#: webhooks carry a JWT signed with the app's client secret (FACTS.md §1.5). These keys are
+#: tried only on bearer deliveries and the body-signing secrets only on the others, so the
+#: client secret never verifies an ``X-Hub-Signature`` and a webhook secret never a JWT.
+TOKEN_CREDENTIALS: dict[Tool, tuple[str, ...]] = {Tool.JIRA: ("client_secret",)}
 
 #: Tools whose signature covers the callback URL: verify against the URL as registered.
 URL_SIGNING_TOOLS = frozenset({Tool.TRELLO})
@@ -100,6 +109,8 @@ class _Receiver:
     tool: Tool
     connector: Connector
     secrets: tuple[str, ...]
+    #: Keys for bearer-token deliveries (:data:`TOKEN_CREDENTIALS`).
+    token_secrets: tuple[str, ...]
     callback_url: str | None
     #: A handshake may set a secret: a registration awaits one, or none is known at all.
     handshake_open: bool
@@ -174,7 +185,17 @@ class WebhookReceiver:
             offered = handshake(request)
             if isinstance(offered, str) and offered:
                 return self._handshake(receiver, offered)
-        if not receiver.secrets:
+        bearer = receiver.tool in TOKEN_CREDENTIALS and _is_bearer(request.headers)
+        keys = receiver.token_secrets if bearer else receiver.secrets
+        if not keys and bearer:
+            names = " or ".join(TOKEN_CREDENTIALS[receiver.tool])
+            self._reject(
+                connection_id,
+                f"connection {connection_id} has no {names} credential to verify the "
+                "delivery's bearer token: add the OAuth app's client secret to its credentials",
+                receiver.tool,
+            )
+        if not keys:
             self._reject(
                 connection_id,
                 f"connection {connection_id} has no webhook secret: register the webhook "
@@ -183,7 +204,9 @@ class WebhookReceiver:
             )
         if receiver.tool in URL_SIGNING_TOOLS and receiver.callback_url:
             request = dataclasses.replace(request, url=receiver.callback_url)
-        self._verify(receiver, request)
+        if request.received_at is None:
+            request = dataclasses.replace(request, received_at=self.clock())
+        self._verify(receiver, request, keys)
         key = dedup_key(receiver.tool, receiver.connector, request)
         with unit_of_work(self.sessions) as session:
             delivery_id, new = inbox.insert_if_new(
@@ -196,10 +219,10 @@ class WebhookReceiver:
             )
         return Receipt(ReceiptStatus.ACCEPTED if new else ReceiptStatus.DUPLICATE, delivery_id)
 
-    def _verify(self, receiver: _Receiver, request: WebhookRequest) -> None:
-        """Any of the connection's secrets may have signed it (one per Asana webhook)."""
+    def _verify(self, receiver: _Receiver, request: WebhookRequest, keys: Sequence[str]) -> None:
+        """Any of the keys may have signed it (one per Asana webhook)."""
         last: PmbridgeError | None = None
-        for secret in receiver.secrets:
+        for secret in keys:
             try:
                 receiver.connector.verify_webhook(request, secret)
                 return
@@ -287,6 +310,7 @@ class WebhookReceiver:
         for registration in registrations:
             if registration.secret is not None:
                 found.append(self.box.open(registration.secret)["secret"])
+        tokens = [config.credentials.get(n) for n in TOKEN_CREDENTIALS.get(tool, ())]
         urls = [r.callback_url for r in registrations if r.callback_url]
         waiting = any(r.state == RegistrationState.PENDING.value for r in registrations)
         return _Receiver(
@@ -295,6 +319,7 @@ class WebhookReceiver:
             # Verifying and parsing are pure: the connector needs no HTTP client for them.
             connector=connector_class(cast(Any, None), config),
             secrets=tuple(dict.fromkeys(found)),
+            token_secrets=tuple(dict.fromkeys(t for t in tokens if t)),
             callback_url=urls[-1] if urls else None,
             handshake_open=waiting or not found,
             loaded_at=loaded_at,
@@ -766,8 +791,9 @@ async def register_webhooks(
     callback_url: str,
     receiver: WebhookReceiver | None = None,
 ) -> RegistrationResult:
-    """Register the receiver with the tool where its API allows (Trello, Asana), else record
-    a manual registration with a fresh secret and return the steps to paste it."""
+    """Register the receiver with the tool where its API allows (Trello, Asana, Jira with
+    OAuth credentials), else record a manual registration with a fresh secret and return the
+    steps to paste it."""
     with env.sessions() as session:
         connection = connection_store.get_connection(session, connection_id)
         config = connection_store.connection_config(connection, env.box)
@@ -802,6 +828,18 @@ async def register_webhooks(
                 receiver=receiver,
             )
             return RegistrationResult(ids)
+        if tool is Tool.JIRA and jira_is_oauth(config.credentials):
+            if not any(config.credentials.get(n) for n in TOKEN_CREDENTIALS[Tool.JIRA]):
+                raise InvalidRequest(
+                    "Jira signs dynamic-webhook deliveries with the OAuth app's client secret: "
+                    "add it to the connection's credentials as `client_secret` before "
+                    "registering (only OAuth 2.0 apps may register webhooks through the API)",
+                    field="credentials.client_secret",
+                )
+            registration_id = await _register_jira_dynamic(
+                env, connection_id, config, options, transport, callback_url
+            )
+            return RegistrationResult([registration_id])
         return _register_by_hand(env, connection_id, tool, callback_url)
     finally:
         if receiver is not None:
@@ -921,6 +959,206 @@ def _record_answer(env: SyncEnvironment, registration_id: int, tool: Tool, answe
         inbox.update_registration(session, registration_id, now=env.clock(), **values)
 
 
+async def _register_jira_dynamic(
+    env: SyncEnvironment,
+    connection_id: int,
+    config: ConnectionConfig,
+    options: dict[str, Any],
+    transport: httpx.AsyncBaseTransport | None,
+    callback_url: str,
+) -> int:
+    """One Jira dynamic webhook whose JQL filter names the connection's projects: a row in
+    mode ``api`` with the webhook's id, the filter as its target and the vendor's expiry.
+
+    Finding the projects happens first, so a configuration problem (no project in scope) or
+    an unreachable Jira is the request's error, as for Trello and Asana; a refusal of the
+    registration itself is a ``failed`` row with Jira's reason."""
+    client = open_client(env, JiraConnector, config, options, transport)
+    async with client:
+        jira = JiraConnector(client, config)
+        events = jira.webhook_events()
+        jql = await jira.webhook_filter()
+        with unit_of_work(env.sessions) as session:
+            registration_id = inbox.add_registration(
+                session,
+                connection_id=connection_id,
+                mode="api",
+                callback_url=callback_url,
+                target=jql,
+                now=env.clock(),
+                state=RegistrationState.PENDING,
+            ).id
+        try:
+            webhook_id = await jira.register_dynamic_webhook(callback_url, jql, events)
+        except PmbridgeError as error:
+            with unit_of_work(env.sessions) as session:
+                inbox.update_registration(
+                    session,
+                    registration_id,
+                    now=env.clock(),
+                    state=RegistrationState.FAILED.value,
+                    state_reason=_describe(error),
+                )
+            return registration_id
+        expires_at = await _jira_expiry(jira, webhook_id, env.clock())
+    with unit_of_work(env.sessions) as session:
+        inbox.update_registration(
+            session,
+            registration_id,
+            now=env.clock(),
+            vendor_webhook_id=str(webhook_id),
+            state=RegistrationState.ACTIVE.value,
+            state_reason=None,
+            expires_at=expires_at,
+        )
+    return registration_id
+
+
+async def _jira_expiry(jira: JiraConnector, webhook_id: int, now: datetime) -> datetime:
+    """When a new dynamic webhook expires. Registering answers only its id, so the webhook is
+    looked up in Jira's list (the vendor's own date); if the list lacks it or cannot be read,
+    ``now`` + :data:`JIRA_WEBHOOK_LIFETIME`, the lifetime the spec states."""
+    try:
+        listed = {w.id: w for w in await jira.dynamic_webhooks()}
+    except PmbridgeError as error:
+        logger.warning("Jira webhook %s: listing it for its expiry failed: %s", webhook_id, error)
+        listed = {}
+    found = listed.get(webhook_id)
+    if found is not None and found.expirationDate is not None:
+        return found.expirationDate
+    return now + JIRA_WEBHOOK_LIFETIME
+
+
+# -- refreshing expiring registrations ----------------------------------------------------------
+#: "Webhooks registered through the REST API expire after 30 days" (spec, ``PUT
+#: /rest/api/3/webhook/refresh``; FACTS.md §1.5).
+JIRA_WEBHOOK_LIFETIME = timedelta(days=30)
+
+#: Refresh a registration once it has this little left. A week means one refresh about every
+#: 23 days, yet leaves seven days of hourly retries for an outage of Jira or of every worker
+#: before deliveries stop; it is a worker setting (``webhook_refresh_margin_days``).
+DEFAULT_REFRESH_MARGIN = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """Registration ids refreshed (their ``expires_at`` moved) and newly ``expired``."""
+
+    refreshed: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+
+
+async def refresh_webhook_registrations(
+    env: SyncEnvironment,
+    connection_id: int,
+    *,
+    now: datetime,
+    margin: timedelta | None = DEFAULT_REFRESH_MARGIN,
+) -> RefreshOutcome:
+    """Extend the connection's Jira dynamic webhooks that expire within ``margin`` of ``now``
+    (``None``: every live one), each ``expires_at`` taken from the vendor.
+
+    Only the database is read unless something is due, so calling it often is cheap. A
+    registration already past its expiry is ``expired`` without asking Jira (it stopped
+    delivering); one Jira no longer knows (a 404, or missing from its list after the refresh,
+    since the refresh ignores unknown ids) is ``expired`` with the reason. Other vendor errors
+    are raised, with the connection throttled or marked for reauth as a sync would be.
+    Other tools' webhooks do not expire: nothing to do for them."""
+    with env.sessions() as session:
+        connection = connection_store.get_connection(session, connection_id)
+        tool = Tool(connection.tool)
+        config = connection_store.connection_config(connection, env.box)
+        options = dict(connection.options or {})
+        transport = env.transport_for(connection)
+        rows = [
+            (r.id, r.vendor_webhook_id, r.expires_at)
+            for r in inbox.live_registrations(session, connection_id)
+            if r.mode == "api"
+            and r.state == RegistrationState.ACTIVE.value
+            and r.vendor_webhook_id is not None
+        ]
+    if tool is not Tool.JIRA or not jira_is_oauth(config.credentials) or not rows:
+        return RefreshOutcome()
+    lapsed = [(i, at) for i, _hook, at in rows if at is not None and at <= now]
+    due = {
+        i: int(hook)
+        for i, hook, at in rows
+        if hook is not None
+        and (at is None or at > now)
+        and (margin is None or at is None or at - now <= margin)
+    }
+    outcome = RefreshOutcome()
+    with unit_of_work(env.sessions) as session:
+        for registration_id, at in lapsed:
+            inbox.update_registration(
+                session,
+                registration_id,
+                now=now,
+                state=RegistrationState.EXPIRED.value,
+                state_reason=f"expired at {at.isoformat()} before it was refreshed; "
+                "register again (POST /admin/connections/{id}/webhooks)",
+            )
+            outcome.expired.append(registration_id)
+    if not due:
+        return outcome
+
+    async with open_client(env, JiraConnector, config, options, transport) as client:
+        jira = JiraConnector(client, config)
+        try:
+            expiration = await jira.refresh_dynamic_webhooks(sorted(set(due.values())))
+        except VendorNotFound as error:
+            gone = {i: f"Jira no longer knows webhook {due[i]} ({error.message})" for i in due}
+            _expire(env, gone, now, outcome)
+            return outcome
+        except PmbridgeError as error:
+            _on_vendor_error(env, connection_id, error)
+            raise
+        try:
+            listed: dict[int, datetime | None] | None = {
+                w.id: w.expirationDate for w in await jira.dynamic_webhooks()
+            }
+        except PmbridgeError as error:  # refreshed all the same: Jira's answer says until when
+            logger.warning("connection %s: listing Jira webhooks failed: %s", connection_id, error)
+            listed = None
+    gone = {
+        i: f"Jira no longer knows webhook {hook} (not among the app's webhooks after a refresh)"
+        for i, hook in due.items()
+        if listed is not None and hook not in listed
+    }
+    _expire(env, gone, now, outcome)
+    with unit_of_work(env.sessions) as session:
+        for registration_id, hook in due.items():
+            if registration_id in gone:
+                continue
+            own = listed.get(hook) if listed is not None else None
+            inbox.update_registration(
+                session,
+                registration_id,
+                now=now,
+                expires_at=own or expiration,
+                state_reason=None,
+            )
+            outcome.refreshed.append(registration_id)
+    return outcome
+
+
+def _expire(
+    env: SyncEnvironment, reasons: Mapping[int, str], now: datetime, outcome: RefreshOutcome
+) -> None:
+    if not reasons:
+        return
+    with unit_of_work(env.sessions) as session:
+        for registration_id, reason in reasons.items():
+            inbox.update_registration(
+                session,
+                registration_id,
+                now=now,
+                state=RegistrationState.EXPIRED.value,
+                state_reason=f"{reason}; register again (POST /admin/connections/{{id}}/webhooks)",
+            )
+            outcome.expired.append(registration_id)
+
+
 def _register_by_hand(
     env: SyncEnvironment, connection_id: int, tool: Tool, callback_url: str
 ) -> RegistrationResult:
@@ -999,3 +1237,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+def _is_bearer(headers: Mapping[str, str]) -> bool:
+    """``Authorization: Bearer ...`` (read as the Jira connector reads it)."""
+    value = _header(headers, "authorization")
+    return value is not None and value.strip().partition(" ")[0].lower() == "bearer"

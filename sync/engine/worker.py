@@ -8,7 +8,9 @@ batches and, when one is due, runs the scheduled sync beside them:
 - incremental every N minutes, census every M hours (``WorkerSettings`` defaults, or the
   connection's ``sync_every_minutes`` / ``census_every_hours`` options; 0 turns one off);
 - after a failed run the next waits twice as long (up to a ceiling); a throttled connection
-  is left alone until its ``throttled_until``; paused and needs-reauth ones are not touched.
+  is left alone until its ``throttled_until``; paused and needs-reauth ones are not touched;
+- webhook registrations that expire (Jira's dynamic webhooks, 30 days) are refreshed once
+  fewer than ``webhook_refresh_margin_days`` remain, looked at hourly per connection.
 
 Leases are renewed while work goes on; a worker that dies simply stops renewing, and another
 takes the connection over when the lease expires, failing the sync run it left behind.
@@ -34,7 +36,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from insights.goals.history import take_snapshots
 from sync.engine.runner import RunSummary, SyncEnvironment, execute_run, prepare_run
-from sync.engine.webhooks import Backoff, ConnectorPool, InTransaction, apply_deliveries
+from sync.engine.webhooks import (
+    DEFAULT_REFRESH_MARGIN,
+    Backoff,
+    ConnectorPool,
+    InTransaction,
+    apply_deliveries,
+    refresh_webhook_registrations,
+)
 from sync.errors import Conflict, PmbridgeError
 from sync.model import ConnectionState, SyncKind, SyncStatus
 from sync.store import inbox, leases
@@ -80,6 +89,11 @@ class WorkerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     #: Public base URL of the receiver (behind a proxy); signatures over the URL use it.
     public_url: str | None = None
+    #: Refresh an expiring webhook registration (Jira's last 30 days) once fewer than this
+    #: many days remain; see ``sync.engine.webhooks.DEFAULT_REFRESH_MARGIN`` for the default.
+    webhook_refresh_margin_days: float = Field(
+        default=DEFAULT_REFRESH_MARGIN.total_seconds() / 86400, gt=0, lt=30
+    )
 
     def backoff(self) -> Backoff:
         return Backoff(
@@ -139,6 +153,10 @@ def next_run_at(now: datetime, interval: timedelta, failures: int, ceiling: time
 DISABLED_RECHECK = timedelta(hours=1)
 #: When a run cannot start (another run is going), try again this much later.
 BLOCKED_RETRY = timedelta(minutes=1)
+#: How often a held connection's expiring webhook registrations are looked at (a database
+#: read; the vendor is called only for registrations inside the refresh margin). Every active
+#: connection is claimed at least this often, as polling turned off is re-checked hourly.
+WEBHOOK_CHECK_EVERY = timedelta(hours=1)
 
 
 # -- the worker ---------------------------------------------------------------------------------
@@ -226,6 +244,8 @@ class Worker:
         self._stop = threading.Event()
         self._next_snapshot: datetime | None = None
         self._next_purge: datetime | None = None
+        #: Per connection: when its webhook registrations are next looked at.
+        self._next_webhook_check: dict[int, datetime] = {}
         self.pool = ConnectorPool(ttl=300.0)
 
     # -- control, from any thread -----------------------------------------------------------
@@ -358,6 +378,7 @@ class Worker:
         sync_task: asyncio.Task[None] | None = None
         try:
             sync_task = self._start_scheduled(connection_id, report, lost)
+            await self._refresh_webhooks(connection_id)
             lingered = False
             while not self._stopping and not lost.is_set():
                 if await self._drain_batch(connection_id, report, lost):
@@ -387,6 +408,32 @@ class Worker:
             if not lost.is_set():
                 with contextlib.suppress(Exception), unit_of_work(self.env.sessions) as session:
                     leases.release(session, connection_id, owner=self.owner, now=self.env.clock())
+
+    async def _refresh_webhooks(self, connection_id: int) -> None:
+        """Keep the held connection's expiring webhook registrations alive (hourly at most;
+        errors are logged and the next look is an hour later)."""
+        now = self.env.clock()
+        due = self._next_webhook_check.get(connection_id)
+        if self._stopping or (due is not None and now < due):
+            return
+        self._next_webhook_check[connection_id] = now + WEBHOOK_CHECK_EVERY
+        margin = timedelta(days=self.settings.webhook_refresh_margin_days)
+        try:
+            outcome = await refresh_webhook_registrations(
+                self.env, connection_id, now=now, margin=margin
+            )
+        except Exception:
+            logger.exception(
+                "connection %s: refreshing webhook registrations failed", connection_id
+            )
+            return
+        if outcome.refreshed or outcome.expired:
+            logger.info(
+                "connection %s: webhook registrations refreshed %s, expired %s",
+                connection_id,
+                outcome.refreshed,
+                outcome.expired,
+            )
 
     async def _finish(self, sync_task: asyncio.Task[None]) -> None:
         if not self._stopping:

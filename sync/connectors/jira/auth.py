@@ -24,9 +24,14 @@ def check_credentials(credentials: Mapping[str, str]) -> None:
         )
 
 
+def is_oauth(credentials: Mapping[str, str]) -> bool:
+    """A bearer-token connection, taken to be an OAuth 2.0 app's: only apps may register
+    Jira's dynamic webhooks (FACTS.md §1.5); Basic-auth connections use admin webhooks."""
+    return bool(credentials.get("access_token"))
+
+
 def auth_for(credentials: Mapping[str, str]) -> httpx.Auth:
     check_credentials(credentials)
-    token = credentials.get("access_token")
-    if token:
-        return BearerAuth(token)
+    if is_oauth(credentials):
+        return BearerAuth(credentials["access_token"])
     return httpx.BasicAuth(credentials["email"], credentials["api_token"])

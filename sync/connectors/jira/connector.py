@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import ValidationError
+import jwt
+from pydantic import BaseModel, ValidationError
 
 from sync.connectors.base import (
     CensusPage,
@@ -24,6 +25,7 @@ from sync.connectors.base import (
 )
 from sync.connectors.jira import auth
 from sync.connectors.jira.payloads import (
+    JiraDynamicWebhook,
     JiraField,
     JiraIssue,
     JiraIssueId,
@@ -32,9 +34,11 @@ from sync.connectors.jira.payloads import (
     JiraSearchPage,
     JiraVersion,
     JiraWebhookEvent,
+    JiraWebhookExpiration,
+    JiraWebhookRegistrations,
 )
 from sync.errors import AccessLost, ContractBroken, InvalidRequest, WebhookRejected
-from sync.http.client import VendorClient, VendorNotFound
+from sync.http.client import VendorClient, VendorNotFound, VendorRejected
 from sync.http.pagination import OffsetPaginator, TokenPaginator
 from sync.http.rate_limit import RateLimit
 from sync.model import Resource, Tool
@@ -68,6 +72,21 @@ STORY_POINT_SCHEMAS = frozenset(
     }
 )
 STORY_POINT_NAMES = ("story point estimate", "story points")
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Dynamic webhooks (OAuth 2.0 and Connect apps only), FACTS.md §1.5.
+WEBHOOKS = "/rest/api/3/webhook"
+WEBHOOKS_REFRESH = "/rest/api/3/webhook/refresh"
+
+#: Events a dynamic webhook is registered for unless the ``webhook_events`` option says
+#: otherwise. Only issue events: the spec's ``WebhookDetails.events`` enum allows issue,
+#: comment and issue-property events; the docs page adds ``jira:version_*`` and ``sprint_*``
+#: (FACTS.md §1.5), which the spec does not, so versions are reconciled by polling instead.
+WEBHOOK_EVENTS: tuple[str, ...] = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted")
+
+#: Seconds of clock skew allowed on a delivery JWT's ``exp`` (and ``nbf``, when present).
+JWT_LEEWAY = 60
 
 
 class JiraConnector:
@@ -314,7 +333,16 @@ class JiraConnector:
 
     # -- webhooks ----------------------------------------------------------------------------
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
-        """Admin webhooks: ``X-Hub-Signature: <method>=<hex HMAC(secret, raw body)>`` (§1.5)."""
+        """Decided by the header present (FACTS.md §1.5):
+
+        - ``Authorization: Bearer <JWT>``: a dynamic webhook of an OAuth 2.0 app; ``secret``
+          is the app's client secret (see :meth:`_verify_jwt`);
+        - otherwise an admin webhook: ``X-Hub-Signature: <method>=<hex HMAC(secret, body)>``.
+        """
+        token = bearer_token(request.headers)
+        if token is not None:
+            self._verify_jwt(token, secret, request.received_at)
+            return
         header = _header(request.headers, "x-hub-signature")
         if not header or "=" not in header:
             raise WebhookRejected("missing X-Hub-Signature header", tool=self.tool)
@@ -325,6 +353,150 @@ class JiraConnector:
         expected = hmac.new(secret.encode(), request.body, digest).hexdigest()
         if not hmac.compare_digest(expected, received.strip().lower()):
             raise WebhookRejected("X-Hub-Signature does not match the body", tool=self.tool)
+
+    def _verify_jwt(self, token: str, secret: str, now: datetime | None) -> None:
+        """An OAuth 2.0 app's dynamic-webhook delivery: ``Authorization: Bearer <JWT>`` signed
+        with the app's client secret [2nd][J18].
+
+        FACTS.md marks the claim set and the algorithm UNVERIFIED (presumably HS256), so only
+        what any such token must satisfy is checked: an HS256 signature by ``secret`` (PyJWT
+        compares in constant time and refuses ``alg: none`` and every other algorithm) and an
+        ``exp`` that has not passed, with :data:`JWT_LEEWAY`; ``nbf`` is honoured if present.
+        No other claim is required. ``now`` is the receiver's injected clock (PyJWT's own time
+        checks read the wall clock, so they are off and done here).
+
+        Unlike ``X-Hub-Signature``, the JWT does not cover the body: it proves the sender
+        knows the client secret, not that the body is intact. The body is only a hint anyway:
+        every item it names is fetched again from Jira before anything is written.
+        """
+        try:
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                options={
+                    "require": ["exp"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_sub": False,
+                    "verify_jti": False,
+                },
+            )
+        except jwt.MissingRequiredClaimError:
+            raise WebhookRejected("the delivery's JWT has no exp claim", tool=self.tool) from None
+        except jwt.PyJWTError as error:  # bad signature, algorithm, encoding or key
+            raise WebhookRejected(
+                f"the delivery's JWT does not verify: {error}", tool=self.tool
+            ) from None
+        moment = (now or datetime.now(UTC)).timestamp()
+        expires = claims.get("exp")
+        if isinstance(expires, bool) or not isinstance(expires, int | float):
+            raise WebhookRejected("the delivery's JWT exp is not a number", tool=self.tool)
+        if moment > expires + JWT_LEEWAY:
+            raise WebhookRejected("the delivery's JWT has expired", tool=self.tool)
+        not_before = claims.get("nbf")
+        if (
+            isinstance(not_before, int | float)
+            and not isinstance(not_before, bool)
+            and moment < not_before - JWT_LEEWAY
+        ):
+            raise WebhookRejected("the delivery's JWT is not valid yet", tool=self.tool)
+
+    # -- dynamic webhooks (OAuth 2.0 apps) ------------------------------------------------
+    def webhook_events(self) -> list[str]:
+        """:data:`WEBHOOK_EVENTS`, or the connection's ``webhook_events`` option."""
+        configured = self.config.options.get("webhook_events")
+        if configured is None:
+            return list(WEBHOOK_EVENTS)
+        if (
+            not isinstance(configured, list | tuple)
+            or not configured
+            or not all(isinstance(e, str) and e for e in configured)
+        ):
+            raise InvalidRequest(
+                "the webhook_events option must be a non-empty list of Jira event names, "
+                f"such as {list(WEBHOOK_EVENTS)}",
+                field="options.webhook_events",
+            )
+        return list(configured)
+
+    async def webhook_filter(self) -> str:
+        """The ``jqlFilter`` for the connection's projects: ``project IN ("K1", "K2")``
+        (``project`` with ``IN`` is in the subset dynamic webhooks accept, FACTS.md §1.5)."""
+        projects = await self._scoped_projects(refresh=True)
+        if not projects:
+            raise InvalidRequest(
+                "the connection sees no projects in its scope, so there is nothing for a "
+                "webhook to watch",
+                field="scope",
+            )
+        return "project IN (" + ", ".join(_jql_quote(p.key) for p in projects) + ")"
+
+    async def register_dynamic_webhook(
+        self, url: str, jql_filter: str, events: Sequence[str] | None = None
+    ) -> int:
+        """``POST /rest/api/3/webhook`` with one webhook; its id, or ``VendorRejected`` with
+        the errors Jira gave for it (a 200 answer may still refuse every entry)."""
+        endpoint = f"POST {WEBHOOKS}"
+        body = {
+            "url": url,
+            "webhooks": [
+                {"events": list(events or self.webhook_events()), "jqlFilter": jql_filter}
+            ],
+        }
+        answer = _validated(
+            JiraWebhookRegistrations,
+            await self.client.request_json("POST", WEBHOOKS, json_body=body),
+            endpoint,
+        )
+        results = answer.webhookRegistrationResult
+        if len(results) != 1:
+            raise ContractBroken(
+                "Jira answered a different number of results than webhooks registered",
+                tool=self.tool,
+                endpoint=endpoint,
+                reason=f"1 webhook registered, {len(results)} results",
+            )
+        (result,) = results
+        if result.createdWebhookId is None:
+            errors = result.errors or ["no webhook id and no reason given"]
+            raise VendorRejected(
+                f"Jira refused the webhook: {'; '.join(errors)}",
+                tool=self.tool,
+                endpoint=endpoint,
+                errors=errors,
+            )
+        return result.createdWebhookId
+
+    async def refresh_dynamic_webhooks(self, webhook_ids: Sequence[int]) -> datetime:
+        """``PUT /rest/api/3/webhook/refresh``: the new expiry of the refreshed webhooks.
+        Jira ignores ids it does not know (spec), so the answer cannot say which those were;
+        :meth:`dynamic_webhooks` can."""
+        answer = await self.client.request_json(
+            "PUT", WEBHOOKS_REFRESH, json_body={"webhookIds": [int(i) for i in webhook_ids]}
+        )
+        return _validated(JiraWebhookExpiration, answer, f"PUT {WEBHOOKS_REFRESH}").expirationDate
+
+    async def dynamic_webhooks(self) -> list[JiraDynamicWebhook]:
+        """``GET /rest/api/3/webhook``: every dynamic webhook this app registered (paged)."""
+        endpoint = f"GET {WEBHOOKS}"
+        found: list[JiraDynamicWebhook] = []
+        async for body in self.client.paginate(WEBHOOKS, OffsetPaginator(page_size=100)):
+            values = body.get("values") if isinstance(body, dict) else None
+            found.extend(
+                validate_items(JiraDynamicWebhook, values, tool=self.tool, endpoint=endpoint)
+            )
+        return found
+
+    async def delete_dynamic_webhooks(self, webhook_ids: Sequence[int]) -> None:
+        """``DELETE /rest/api/3/webhook``: Jira answers 202 with no body, and ignores ids of
+        webhooks other apps registered (spec)."""
+        await self.client.request(
+            "DELETE", WEBHOOKS, json_body={"webhookIds": [int(i) for i in webhook_ids]}
+        )
 
     def parse_webhook(self, request: WebhookRequest) -> list[ChangeNotice]:
         try:
@@ -357,6 +529,32 @@ def _search_page(body: Any) -> JiraSearchPage:
             endpoint=SEARCH,
             reason=str(error).splitlines()[0],
         ) from None
+
+
+def _validated(model: type[M], body: Any, endpoint: str) -> M:
+    """One answer object validated at the edge: a malformed one breaks the contract."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ContractBroken(
+            f"Jira's answer at {endpoint} is not a {model.__name__}",
+            tool=Tool.JIRA,
+            endpoint=endpoint,
+            reason=f"{where}: {first['msg']}",
+        ) from None
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    value = _header(headers, "authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
 
 
 def _parse_since(cursor: Cursor | None) -> datetime | None:

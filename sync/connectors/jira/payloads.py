@@ -1,16 +1,18 @@
 """Typed shapes of the Jira Cloud REST v3 responses we read.
 
 Field names and nesting follow ``shared/vendor-api/jira/jira-platform-rest-v3.openapi.json``
-(schemas ``Project``, ``Version``, ``SearchAndReconcileResults``/``IssueBean``, ``User``).
+(schemas ``Project``, ``Version``, ``SearchAndReconcileResults``/``IssueBean``, ``User``, and
+for dynamic webhooks ``ContainerForRegisteredWebhooks``, ``WebhooksExpirationDate``,
+``PageBeanWebhook``/``Webhook``).
 Only what mapping needs is typed; everything else is kept (``extra="allow"``) for the raw copy.
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field
 
 from sync.connectors.base import Payload
 
@@ -144,3 +146,47 @@ class JiraWebhookEvent(Payload):
     issue: JiraIssueRef | None = None
     version: JiraVersionRef | None = None
     project: JiraProjectRef | None = None
+
+
+# -- dynamic webhooks (OAuth 2.0 and Connect apps; FACTS.md §1.5) ----------------------------
+def _epoch_ms_or_iso(value: Any) -> Any:
+    """``expirationDate`` is ``int64`` in the schemas (``Webhook``, ``WebhooksExpirationDate``)
+    but a ``2019-06-01T12:42:30.000+0000`` string in the spec's own examples: accept both."""
+    if isinstance(value, bool):
+        raise ValueError("expirationDate must be epoch milliseconds or an ISO 8601 datetime")
+    if isinstance(value, int | float):
+        # Explicitly milliseconds: pydantic would guess the unit from the magnitude.
+        return datetime.fromtimestamp(value / 1000, UTC)
+    return value
+
+
+ExpirationDate = Annotated[AwareDatetime, BeforeValidator(_epoch_ms_or_iso)]
+
+
+class JiraRegisteredWebhook(Payload):
+    """``RegisteredWebhook``: the id of a created webhook, or why it was not created."""
+
+    createdWebhookId: int | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class JiraWebhookRegistrations(Payload):
+    """``ContainerForRegisteredWebhooks``: one result per requested webhook, in order."""
+
+    webhookRegistrationResult: list[JiraRegisteredWebhook]
+
+
+class JiraWebhookExpiration(Payload):
+    """``WebhooksExpirationDate``: when the refreshed webhooks expire (one date for all)."""
+
+    expirationDate: ExpirationDate
+
+
+class JiraDynamicWebhook(Payload):
+    """``Webhook``: one dynamic webhook registered by the calling app."""
+
+    id: int
+    jqlFilter: str
+    events: list[str]
+    url: str
+    expirationDate: ExpirationDate | None = None
