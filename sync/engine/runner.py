@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
@@ -463,17 +463,24 @@ def _projects_matching(session: Session, connection_id: int, page: Any) -> list[
 
 
 def _save_totals(session: Session, run_id: int | None, totals: RunTotals, requests: int) -> None:
+    """Once per page: one Core UPDATE, no ORM object to load and flush."""
     if run_id is None:
         return
-    run = session.get_one(t.SyncRun, run_id)
-    run.pages = totals.pages
-    run.fetched = totals.fetched
-    run.upserted = totals.upserted
-    run.unchanged = totals.unchanged
-    run.deleted = totals.deleted
-    run.access_lost = totals.access_lost
-    run.requests = requests
-    run.errors = list(totals.errors)
+    table = cast(Table, t.SyncRun.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == run_id)
+        .values(
+            pages=totals.pages,
+            fetched=totals.fetched,
+            upserted=totals.upserted,
+            unchanged=totals.unchanged,
+            deleted=totals.deleted,
+            access_lost=totals.access_lost,
+            requests=requests,
+            errors=list(totals.errors),
+        )
+    )
 
 
 def _finish(

@@ -9,13 +9,13 @@ at all: replaying a sync leaves the database byte-for-byte as it was.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Table, and_, exists, insert, or_, select, update
+from sqlalchemy import Dialect, Table, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,10 @@ class Scope:
     #: Row ids by (table, vendor id), shared by the pages of one run: rows are never deleted,
     #: so an id once seen stays right.
     ids: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
+    #: Identities already resolved in this run: vendor id -> (person id, name, e-mail).
+    people: dict[str, tuple[int, str | None, str | None]] = field(
+        default_factory=dict, compare=False
+    )
 
 
 def _table(model: type[tables.Base]) -> Table:
@@ -97,30 +101,106 @@ def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> A
     return statement
 
 
-def _upsert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled to the driver's SQL once, with each parameter's bind processor."""
+
+    sql: str
+    #: Per parameter, in the driver's order: its column and the type's bind processor.
+    parameters: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    positional: bool
+
+    def values(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
+        """Rows as the driver takes them: tuples (qmark) or dicts (pyformat)."""
+        if self.positional:
+            return [
+                tuple(
+                    row[name] if convert is None else convert(row[name])
+                    for name, convert in self.parameters
+                )
+                for row in rows
+            ]
+        return [
+            {
+                name: row[name] if convert is None else convert(row[name])
+                for name, convert in self.parameters
+            }
+            for row in rows
+        ]
+
+
+_COMPILED: dict[tuple[str, str, tuple[str, ...], bool], _Compiled] = {}
+
+
+def _compiled_insert(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], *, upsert: bool
+) -> _Compiled:
+    """Bulk writes bypass SQLAlchemy's generic executemany: per row it builds a parameter
+    dict and walks every bind, which cost more than SQLite's own work for a page of work
+    items. The statement is compiled by SQLAlchemy all the same, once per shape."""
+    key = (dialect.name, table.name, columns, upsert)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        statement = (
+            _upsert_statement(dialect.name, table, columns) if upsert else insert(table)
+        ).compile(dialect=dialect, column_keys=list(columns))
+        names = statement.positiontup if dialect.positional else list(statement.binds)
+        if names is None or set(names) != set(columns):  # pragma: no cover - a new SQLAlchemy
+            raise NotImplementedError(f"unexpected parameters in the {table.name} insert")
+        compiled = _Compiled(
+            sql=statement.string,
+            parameters=tuple(
+                (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in names
+            ),
+            positional=dialect.positional,
+        )
+        _COMPILED[key] = compiled
+    return compiled
+
+
+def _bulk_insert(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, upsert: bool = False
+) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    session.execute(_upsert_statement(dialect, table, tuple(rows[0])), rows)
+    connection = session.connection()
+    plan = _compiled_insert(connection.dialect, table, tuple(rows[0]), upsert=upsert)
+    connection.exec_driver_sql(plan.sql, plan.values(rows))
+
+
+def _upsert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    _bulk_insert(session, table, rows, upsert=True)
+
+
+_LOOKUPS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _lookup(table: Table, columns: tuple[str, ...]) -> Any:
+    """``SELECT columns WHERE connection_id = :connection_id AND vendor_id IN :ids``, built
+    once per shape: building it per page cost more than running it."""
+    key = (table.name, columns)
+    statement = _LOOKUPS.get(key)
+    if statement is None:
+        statement = select(*(table.c[name] for name in columns)).where(
+            table.c.connection_id == bindparam("connection_id"),
+            table.c.vendor_id.in_(bindparam("ids", expanding=True)),
+        )
+        _LOOKUPS[key] = statement
+    return statement
 
 
 def _existing(
     session: Session, table: Table, connection_id: int, vendor_ids: Sequence[str], *extra: str
 ) -> dict[str, Any]:
-    columns = [
-        table.c.vendor_id,
-        table.c.id,
-        table.c.content_hash,
-        table.c.deleted_at,
-        table.c.access_lost_at,
-        *(table.c[name] for name in extra),
-    ]
+    statement = _lookup(
+        table, ("vendor_id", "id", "content_hash", "deleted_at", "access_lost_at", *extra)
+    )
+    connection = session.connection()
     found: dict[str, Any] = {}
     for chunk in _chunks(vendor_ids, 500):
-        for row in session.execute(
-            select(*columns).where(
-                table.c.connection_id == connection_id, table.c.vendor_id.in_(chunk)
-            )
+        for row in connection.execute(
+            statement, {"connection_id": connection_id, "ids": list(chunk)}
         ):
             found[row.vendor_id] = row
     return found
@@ -137,11 +217,11 @@ def _id_map(
     wanted = {v for v in vendor_ids if v is not None}
     found = {v: scope.ids[(table.name, v)] for v in wanted if (table.name, v) in scope.ids}
     missing = sorted(wanted - found.keys())
+    statement = _lookup(table, ("vendor_id", "id"))
+    connection = session.connection()
     for chunk in _chunks(missing, 500):
-        for vendor_id, row_id in session.execute(
-            select(table.c.vendor_id, table.c.id).where(
-                table.c.connection_id == scope.connection_id, table.c.vendor_id.in_(chunk)
-            )
+        for vendor_id, row_id in connection.execute(
+            statement, {"connection_id": scope.connection_id, "ids": list(chunk)}
         ):
             found[vendor_id] = row_id
             scope.ids[(table.name, vendor_id)] = row_id
@@ -249,12 +329,12 @@ def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> 
     if not unique:
         return {}
     identity = tables.PersonIdentity
-    known: dict[str, tuple[int, str | None, str | None]] = {}
-    for chunk in _chunks(sorted(unique), 500):
-        for vendor_id, person_id, name, email in session.execute(
-            select(
-                identity.vendor_id, identity.person_id, identity.display_name, identity.email
-            ).where(identity.connection_id == scope.connection_id, identity.vendor_id.in_(chunk))
+    known = {v: scope.people[v] for v in unique if v in scope.people}
+    statement = _IDENTITIES
+    connection = session.connection()
+    for chunk in _chunks(sorted(unique.keys() - known.keys()), 500):
+        for vendor_id, person_id, name, email in connection.execute(
+            statement, {"connection_id": scope.connection_id, "ids": list(chunk)}
         ):
             known[vendor_id] = (person_id, name, email)
     result: dict[str, int] = {}
@@ -271,6 +351,7 @@ def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> 
                     )
                     .values(display_name=person.display_name, email=email)
                 )
+            scope.people[vendor_id] = (person_id, person.display_name, email)
             result[vendor_id] = person_id
             continue
         person_id = _person_for(session, person.display_name, email, scope.now)
@@ -294,7 +375,19 @@ def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> 
             )
             or person_id
         )
+        scope.people[vendor_id] = (result[vendor_id], person.display_name, email)
     return result
+
+
+_IDENTITIES = select(
+    tables.PersonIdentity.vendor_id,
+    tables.PersonIdentity.person_id,
+    tables.PersonIdentity.display_name,
+    tables.PersonIdentity.email,
+).where(
+    tables.PersonIdentity.connection_id == bindparam("connection_id"),
+    tables.PersonIdentity.vendor_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _person_for(session: Session, name: str | None, email: str | None, now: datetime) -> int:
@@ -414,8 +507,9 @@ def upsert_work_items(
     _upsert(session, table, rows)
     if changes:
         ids = _id_map(session, table, scope, (c[0] for c in changes))
-        session.execute(
-            insert(_table(tables.ItemChange)),
+        _bulk_insert(
+            session,
+            _table(tables.ItemChange),
             [
                 {
                     "work_item_id": ids[vendor_id],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from sync.model import Resource, SyncKind, SyncStatus
@@ -48,20 +48,19 @@ def save_cursor(
     *,
     now: datetime,
 ) -> None:
-    row = session.scalar(
-        select(SyncCursor).where(
-            SyncCursor.connection_id == connection_id, SyncCursor.resource == resource.value
-        )
-    )
-    if row is None:
-        session.add(
-            SyncCursor(
+    """Once per page: Core statements, no ORM object to load and flush."""
+    table = cast(Table, SyncCursor.__table__)
+    connection = session.connection()
+    where = (table.c.connection_id == connection_id) & (table.c.resource == resource.value)
+    stored = connection.execute(select(table.c.value).where(where)).first()
+    if stored is None:
+        connection.execute(
+            insert(table).values(
                 connection_id=connection_id, resource=resource.value, value=value, updated_at=now
             )
         )
-    elif row.value != value:
-        row.value = value
-        row.updated_at = now
+    elif stored.value != value:
+        connection.execute(update(table).where(where).values(value=value, updated_at=now))
 
 
 def clear_cursors(session: Session, connection_id: int) -> None:
