@@ -400,6 +400,7 @@ def scenario(backend: str, items: int, goals: int, rounds: int) -> dict[str, Any
     from api.app import create_app
     from api.services import Services
     from sync.engine.runner import SyncEnvironment
+    from sync.runtime import tune_garbage_collector
     from sync.settings import Settings
     from sync.store import goals as goal_store
     from sync.store import keys
@@ -450,6 +451,7 @@ def scenario(backend: str, items: int, goals: int, rounds: int) -> dict[str, Any
 
         async def run() -> dict[str, Any]:
             transport = httpx.ASGITransport(app=create_app(services))
+            tune_garbage_collector()  # as `pmbridge serve` does
             headers = {"Authorization": f"Bearer {api_key}"}
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
                 ours: list[float] = []

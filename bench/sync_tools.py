@@ -66,6 +66,7 @@ def pmbridge(tool: str, base_url: str, database: Path, log: Path) -> dict[str, f
     from sync.engine.connections import add_connection
     from sync.engine.runner import SyncEnvironment, run_sync
     from sync.model import SyncKind, Tool
+    from sync.runtime import tune_garbage_collector
     from sync.settings import Settings
     from sync.store.crypto import SecretBox
     from sync.store.database import make_engine, session_factory, unit_of_work
@@ -99,6 +100,7 @@ def pmbridge(tool: str, base_url: str, database: Path, log: Path) -> dict[str, f
             now=datetime.now(UTC),
         ).id
     env = SyncEnvironment(sessions=sessions, box=box, settings=Settings())
+    tune_garbage_collector()  # as `pmbridge sync` and the worker do at start-up
     started = time.perf_counter()
     summary = asyncio.run(run_sync(env, connection_id, SyncKind.FULL))
     seconds = time.perf_counter() - started

@@ -59,6 +59,7 @@ def serve(port: int) -> None:
     from api.app import create_app
     from api.services import Services
     from sync.engine.worker import Worker, WorkerSettings, WorkerThread
+    from sync.runtime import tune_garbage_collector
     from sync.settings import Settings
 
     services = Services.build(Settings())
@@ -78,6 +79,7 @@ def serve(port: int) -> None:
         await run_in_threadpool(store, await request.body())
         return JSONResponse({"status": "accepted"})
 
+    tune_garbage_collector()  # as `pmbridge serve` does
     thread = WorkerThread(worker)
     thread.start()
     try:

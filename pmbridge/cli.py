@@ -15,6 +15,7 @@ from sync.engine.connections import add_connection
 from sync.engine.runner import RunSummary, run_sync
 from sync.errors import PmbridgeError
 from sync.model import SyncKind, Tool
+from sync.runtime import tune_garbage_collector
 from sync.settings import Settings
 from sync.store import connections as connection_store
 from sync.store import keys
@@ -55,6 +56,7 @@ def _services(*, migrate: bool = False) -> Services:
     if migrate or services.engine.dialect.name == "sqlite":
         # The embedded default migrates itself; PostgreSQL deployments run `pmbridge migrate`.
         upgrade(services.engine)
+    tune_garbage_collector()  # as every command that opens the database does, imports done
     return services
 
 
@@ -326,6 +328,7 @@ def demo(
     from pmbridge.demo import run_demo
 
     _configure_logging()
+    tune_garbage_collector()
     run_demo(console, port=port, sandbox_port=sandbox_port, issues=issues)
 
 
