@@ -48,6 +48,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A sync writes a page of wide rows per transaction. With SQLite's defaults (a 2 MiB
+    # page cache, a checkpoint every 4 MiB of WAL) it spent a sixth of a 100k-issue sync
+    # re-reading index pages and checkpointing; 32 MiB and 16 MiB measured ~15% faster in
+    # bench/sync_jira.py. Both are per connection and bounded.
+    cursor.execute("PRAGMA cache_size=-32768")
+    cursor.execute("PRAGMA wal_autocheckpoint=4000")
     cursor.close()
 
 

@@ -138,7 +138,6 @@ class WorkItem(Base):
     __tablename__ = "work_item"
     __table_args__ = (
         UniqueConstraint("connection_id", "vendor_id"),
-        Index(None, "connection_id", "status_category"),
         # Covers goal scopes and rollups: every selector field and every counted column, so
         # a rollup never reads the wide rows (raw payloads spill into overflow pages).
         Index(
@@ -158,8 +157,9 @@ class WorkItem(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
-    #: Copied from the connection so BI filters by tool without a join.
-    tool: Mapped[str] = mapped_column(String(16), index=True)
+    #: Copied from the connection so BI filters by tool without a join (not indexed: a tool
+    #: is a fifth of the rows or more, a scan either way).
+    tool: Mapped[str] = mapped_column(String(16))
     vendor_id: Mapped[str] = mapped_column(String(128))
     key: Mapped[str | None] = mapped_column(String(128))
     url: Mapped[str | None] = mapped_column(Text)
