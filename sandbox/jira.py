@@ -1360,6 +1360,7 @@ class _Failure:
     retry_after: str | None
     body: str | Json | None
     path_contains: str | None
+    method: str | None
 
 
 @dataclass(slots=True)
@@ -1603,8 +1604,10 @@ class JiraSimulator:
         retry_after: str | None = None,
         body: str | dict[str, Any] | None = None,
         path_contains: str | None = None,
+        method: str | None = None,
     ) -> None:
-        """Answer the next ``count`` matching requests with ``status``, before auth and routing.
+        """Answer the next ``count`` matching requests with ``status``, before auth and routing;
+        ``path_contains`` and ``method`` narrow which requests match.
 
         A str ``body`` is sent as text/plain (an HTML error page from a proxy, say), a dict as
         JSON; the default is Jira's error envelope. 429s carry Jira's rate-limit headers.
@@ -1613,7 +1616,11 @@ class JiraSimulator:
             raise ValueError("fail_next takes an HTTP error status (400-599)")
         if count < 1:
             raise ValueError("count must be at least 1")
-        self._failures.append(_Failure(status, count, retry_after, body, path_contains))
+        self._failures.append(
+            _Failure(
+                status, count, retry_after, body, path_contains, method.upper() if method else None
+            )
+        )
 
     def corrupt_next_search_page(self) -> None:
         """The next non-empty ``/search/jql`` page carries ``fields.status`` as a bare string."""
@@ -1713,7 +1720,7 @@ class JiraSimulator:
             await self._router(scope, receive, send)
             return
         self._requests += 1
-        failure = self._take_failure(scope["path"])
+        failure = self._take_failure(scope["path"], scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -1725,9 +1732,11 @@ class JiraSimulator:
             return
         await self._router(scope, receive, send)
 
-    def _take_failure(self, path: str) -> _Failure | None:
+    def _take_failure(self, path: str, method: str) -> _Failure | None:
         for index, failure in enumerate(self._failures):
-            if failure.path_contains is None or failure.path_contains in path:
+            if (failure.path_contains is None or failure.path_contains in path) and (
+                failure.method is None or failure.method == method
+            ):
                 failure.remaining -= 1
                 if failure.remaining == 0:
                     del self._failures[index]

@@ -972,13 +972,21 @@ async def _register_jira_dynamic(
 
     Finding the projects happens first, so a configuration problem (no project in scope) or
     an unreachable Jira is the request's error, as for Trello and Asana; a refusal of the
-    registration itself is a ``failed`` row with Jira's reason."""
+    registration itself is a ``failed`` row with Jira's reason. Once Jira accepted the new
+    webhook, it replaces the connection's earlier ones (:func:`_replace_jira_webhooks`)."""
     client = open_client(env, JiraConnector, config, options, transport)
     async with client:
         jira = JiraConnector(client, config)
         events = jira.webhook_events()
         jql = await jira.webhook_filter()
         with unit_of_work(env.sessions) as session:
+            # Read with the new row's insert, not after the call: two registrations at once
+            # then never delete each other's webhook.
+            earlier = {
+                r.id: int(r.vendor_webhook_id)
+                for r in inbox.live_registrations(session, connection_id)
+                if r.mode == "api" and r.vendor_webhook_id is not None
+            }
             registration_id = inbox.add_registration(
                 session,
                 connection_id=connection_id,
@@ -1001,17 +1009,56 @@ async def _register_jira_dynamic(
                 )
             return registration_id
         expires_at = await _jira_expiry(jira, webhook_id, env.clock())
+        replaced = await _replace_jira_webhooks(jira, connection_id, registration_id, earlier)
+    now = env.clock()
     with unit_of_work(env.sessions) as session:
         inbox.update_registration(
             session,
             registration_id,
-            now=env.clock(),
+            now=now,
             vendor_webhook_id=str(webhook_id),
             state=RegistrationState.ACTIVE.value,
             state_reason=None,
             expires_at=expires_at,
         )
+        for earlier_id, reason in replaced.items():
+            inbox.update_registration(
+                session,
+                earlier_id,
+                now=now,
+                state=RegistrationState.EXPIRED.value,
+                state_reason=reason,
+            )
     return registration_id
+
+
+async def _replace_jira_webhooks(
+    jira: JiraConnector, connection_id: int, registration_id: int, earlier: Mapping[int, int]
+) -> dict[int, str]:
+    """Delete the Jira webhooks of ``earlier`` registrations (id: webhook id), else Jira
+    delivers every change once per webhook; the reason each registration is ``expired`` with.
+
+    A failed delete does not fail the registration: the reason names the webhook, which
+    delivers until its 30 days run out (it is no longer refreshed) unless deleted."""
+    if not earlier:
+        return {}
+    replaced = f"replaced by registration {registration_id}"
+    hooks = sorted(set(earlier.values()))
+    try:
+        await jira.delete_dynamic_webhooks(hooks)
+    except PmbridgeError as error:
+        logger.warning(
+            "connection %s: deleting replaced Jira webhooks %s failed: %s",
+            connection_id,
+            hooks,
+            error,
+        )
+        return {
+            i: f"{replaced}; Jira could not be told to delete webhook {hook} "
+            f"({_describe(error)}): delete it, or it delivers until it expires"
+            for i, hook in earlier.items()
+        }
+    return dict.fromkeys(earlier, replaced)
 
 
 async def _jira_expiry(jira: JiraConnector, webhook_id: int, now: datetime) -> datetime:

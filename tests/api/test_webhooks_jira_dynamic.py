@@ -233,6 +233,71 @@ async def test_a_registration_jira_forgot_becomes_expired_with_the_reason(
     assert expired["expires_at"] == registration["expires_at"]
 
 
+async def test_registering_again_replaces_the_earlier_webhook_at_jira(
+    client: httpx.AsyncClient,
+    services: Services,
+    simulator: JiraSimulator,
+    admin_headers: dict[str, str],
+) -> None:
+    connection_id = await add_oauth_connection(services)
+    [first] = (await register(client, admin_headers, connection_id)).json()["registrations"]
+
+    response = await register(client, admin_headers, connection_id)
+
+    assert response.status_code == 201, response.text
+    [second] = response.json()["registrations"]
+    assert (second["state"], second["vendor_webhook_id"]) == ("active", "10001")
+    listed = await client.get(f"/admin/connections/{connection_id}/webhooks", headers=admin_headers)
+    states = {r["id"]: (r["state"], r["state_reason"]) for r in listed.json()["registrations"]}
+    assert states == {
+        first["id"]: ("expired", f"replaced by registration {second['id']}"),
+        second["id"]: ("active", None),
+    }
+    assert list(simulator.webhooks) == [10001]
+
+
+async def test_a_replaced_webhook_jira_would_not_delete_is_named_in_the_reason(
+    client: httpx.AsyncClient,
+    services: Services,
+    simulator: JiraSimulator,
+    admin_headers: dict[str, str],
+) -> None:
+    connection_id = await add_oauth_connection(services)
+    [first] = (await register(client, admin_headers, connection_id)).json()["registrations"]
+    simulator.fail_next(500, path_contains="/rest/api/3/webhook", method="DELETE")
+
+    response = await register(client, admin_headers, connection_id)
+
+    assert response.status_code == 201, response.text
+    [second] = response.json()["registrations"]
+    assert second["state"] == "active"
+    listed = await client.get(f"/admin/connections/{connection_id}/webhooks", headers=admin_headers)
+    [expired] = [r for r in listed.json()["registrations"] if r["id"] == first["id"]]
+    assert expired["state"] == "expired"
+    assert expired["state_reason"].startswith(f"replaced by registration {second['id']}; ")
+    assert "Jira could not be told to delete webhook 10000" in expired["state_reason"]
+    assert "HTTP 500" in expired["state_reason"]
+    assert sorted(simulator.webhooks) == [10000, 10001]
+
+
+async def test_a_failed_registration_leaves_the_earlier_one_live(
+    client: httpx.AsyncClient,
+    services: Services,
+    simulator: JiraSimulator,
+    admin_headers: dict[str, str],
+) -> None:
+    connection_id = await add_oauth_connection(services)
+    [first] = (await register(client, admin_headers, connection_id)).json()["registrations"]
+    simulator.fail_next(400, path_contains="/rest/api/3/webhook", method="POST")
+
+    [second] = (await register(client, admin_headers, connection_id)).json()["registrations"]
+
+    assert second["state"] == "failed"
+    with services.sessions() as session:
+        assert [r.id for r in inbox.live_registrations(session, connection_id)] == [first["id"]]
+    assert list(simulator.webhooks) == [10000]
+
+
 async def test_without_the_client_secret_registering_is_a_422_that_says_to_add_it(
     client: httpx.AsyncClient,
     services: Services,
