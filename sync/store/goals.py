@@ -182,16 +182,7 @@ def goals_with_selectors(
             goals[goal_id] = row
         found = selectors.setdefault(goal_id, [])
         if row.s_position is not None:
-            found.append(
-                ScopeSelector(
-                    connection_id=row.s_connection_id,
-                    project_id=row.s_project_id,
-                    milestone_id=row.s_milestone_id,
-                    assignee_id=row.s_assignee_id,
-                    labels=tuple(row.s_labels or ()),
-                    item_types=tuple(row.s_item_types or ()),
-                )
-            )
+            found.append(_selector(row, prefix="s_"))
     return goals, selectors
 
 
@@ -215,14 +206,19 @@ _GOALS_WITH_SELECTORS = (
 )
 
 
-def _selector(row: GoalSelector) -> ScopeSelector:
+def _selector(row: GoalSelector | Row[Any], prefix: str = "") -> ScopeSelector:
+    """From a ``goal_selector`` row, or a joined row naming its columns ``{prefix}name``."""
+
+    def value(name: str) -> Any:
+        return getattr(row, prefix + name)
+
     return ScopeSelector(
-        connection_id=row.connection_id,
-        project_id=row.project_id,
-        milestone_id=row.milestone_id,
-        assignee_id=row.assignee_id,
-        labels=tuple(row.labels or ()),
-        item_types=tuple(row.item_types or ()),
+        connection_id=value("connection_id"),
+        project_id=value("project_id"),
+        milestone_id=value("milestone_id"),
+        assignee_id=value("assignee_id"),
+        labels=tuple(value("labels") or ()),
+        item_types=tuple(value("item_types") or ()),
     )
 
 
