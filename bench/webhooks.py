@@ -58,13 +58,13 @@ def serve(port: int) -> None:
 
     from api.app import create_app
     from api.services import Services
-    from sync.engine.worker import Worker, WorkerSettings, WorkerThread
+    from sync.engine.worker import Worker, WorkerThread
     from sync.runtime import tune_garbage_collector
     from sync.settings import Settings
 
     services = Services.build(Settings())
     app = create_app(services)
-    settings = WorkerSettings()
+    settings = services.settings.worker
     worker = Worker(services.sync, settings)
     app.state.worker_settings = settings
     app.state.on_delivery = worker.wake

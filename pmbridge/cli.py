@@ -90,7 +90,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from sync.engine.worker import Worker, WorkerSettings, WorkerThread
+    from sync.engine.worker import Worker, WorkerThread
 
     _configure_logging()
     try:
@@ -98,7 +98,7 @@ def serve(
     except PmbridgeError as error:
         raise _fail(error) from None
     api = create_app(services)
-    settings = WorkerSettings()
+    settings = services.settings.worker
     api.state.worker_settings = settings
     thread = None
     if not no_worker:
@@ -125,12 +125,12 @@ def worker(
     SIGINT/SIGTERM stop it gracefully (a running sync gets a grace period)."""
     import signal
 
-    from sync.engine.worker import Worker, WorkerSettings
+    from sync.engine.worker import Worker
 
     _configure_logging()
     try:
         services = _services()
-        settings = WorkerSettings()
+        settings = services.settings.worker
         if concurrency is not None:
             settings = settings.model_copy(update={"concurrency": max(concurrency, 1)})
     except PmbridgeError as error:

@@ -22,7 +22,7 @@ from sandbox.deliveries import DeliverySender
 from sandbox.registry import JiraHandle
 from sync.engine.connections import add_connection
 from sync.engine.runner import RunSummary, run_sync
-from sync.engine.worker import Worker, WorkerSettings, WorkerThread
+from sync.engine.worker import Worker, WorkerThread
 from sync.model import SyncKind, Tool
 from sync.settings import Settings
 from sync.store import keys
@@ -210,7 +210,7 @@ def run_demo(
         soft_wrap=True,
     )
     api_app = create_app(services)
-    worker = Worker(services.sync, WorkerSettings())
+    worker = Worker(services.sync, services.settings.worker)
     api_app.state.on_delivery = worker.wake
     worker_thread = WorkerThread(worker)
     worker_thread.start()

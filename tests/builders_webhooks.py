@@ -18,9 +18,10 @@ from sandbox.registry import SIMULATORS
 from sync.connectors import CONNECTORS
 from sync.engine.connections import add_connection
 from sync.engine.runner import SyncEnvironment
-from sync.engine.worker import Worker, WorkerSettings
+from sync.engine.worker import Worker
 from sync.mapping.registry import MAPPINGS
 from sync.model import Tool
+from sync.settings import WorkerSettings
 from sync.store import tables as t
 from sync.store.crypto import SecretBox
 from sync.store.database import unit_of_work

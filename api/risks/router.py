@@ -43,7 +43,7 @@ from insights.risks.goal_facts import GoalFacts, StoreGoalFacts
 from insights.risks.live import SignalQuery, live_signals
 from insights.risks.matrix import risk_matrix
 from insights.risks.register import RiskQuery, RiskStatus
-from insights.risks.settings import RiskSettings, Severity, get_risk_settings
+from insights.risks.settings import RiskSettings, Severity
 from insights.risks.signals import SignalKind
 from sync.errors import InvalidRequest
 from sync.store.keys import Scope
@@ -65,6 +65,17 @@ class Context:
     settings: RiskSettings
     goals: GoalFacts
     actor: str | None
+
+
+async def get_risk_settings(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> RiskSettings:
+    """``Settings.risk`` with its domain types, built once per application."""
+    state = request.app.state
+    settings: RiskSettings | None = getattr(state, "risk_settings", None)
+    if settings is None:
+        settings = state.risk_settings = RiskSettings.of(services.settings.risk)
+    return settings
 
 
 def get_context(

@@ -16,7 +16,7 @@ from api.deps import services_of
 from api.webhooks.schemas import DeliveryReceipt
 from sync.connectors.base import WebhookRequest
 from sync.engine.webhooks import ReceiptStatus, WebhookReceiver
-from sync.engine.worker import WorkerSettings
+from sync.settings import WorkerSettings
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -38,7 +38,7 @@ def worker_settings(request: Request) -> WorkerSettings:
     state = request.app.state
     settings: WorkerSettings | None = getattr(state, "worker_settings", None)
     if settings is None:
-        settings = WorkerSettings()
+        settings = services_of(request).settings.worker
         state.worker_settings = settings
     return settings
 

@@ -1,4 +1,5 @@
-"""Risk thresholds and severity bands: every knob an environment variable ``PMBRIDGE_RISK_*``.
+"""Risk thresholds and severity bands: every knob an environment variable ``PMBRIDGE_RISK_*``
+(``Settings.risk``, read with the rest of the settings).
 
 Some thresholds can be overridden per goal (``PUT /v1/goals/{id}/risk-thresholds``); those are
 the fields of :class:`Thresholds`. Bands and the contingency rule are global: a register whose
@@ -10,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from typing import Any, Self
+from typing import Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from sync.settings import RiskConfig
 
 
 class Severity(StrEnum):
@@ -76,37 +75,14 @@ class Thresholds:
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(Thresholds))
 
 
-class RiskSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PMBRIDGE_RISK_", env_file=None, extra="ignore")
+class RiskSettings(RiskConfig):
+    """``Settings.risk`` with its domain types: bands, thresholds, a severity."""
 
-    due_soon_days: int = Field(default=7, ge=0, le=365)
-    stale_days: int = Field(default=14, ge=1, le=3650)
-    scope_creep_pct: float = Field(default=20.0, gt=0)
-    forecast_slip_days: int = Field(default=0, ge=0, le=3650)
-    #: ``milestone_at_risk``: the pace of a milestone's scope is its completions over this
-    #: many days.
-    milestone_pace_days: int = Field(default=28, ge=1, le=365)
-    #: ``data_stale``: a source not synced successfully for this many hours.
-    data_stale_hours: float = Field(default=24.0, gt=0)
-    #: Per-source thresholds, by connection name (JSON: ``{"crm-jira": 6}``).
-    data_stale_hours_by_connection: dict[str, float] = Field(default_factory=dict)
-
-    band_medium_from: int = Field(default=5, ge=2, le=25)
-    band_high_from: int = Field(default=10, ge=3, le=25)
-    band_critical_from: int = Field(default=20, ge=4, le=25)
-    #: Open risks at or above this band must carry a complete contingency plan.
     contingency_required_from: Severity = Severity.HIGH
 
-    @model_validator(mode="after")
-    def _bands_ascend(self) -> Self:
-        if not self.band_medium_from < self.band_high_from < self.band_critical_from:
-            raise ValueError(
-                "severity bands must ascend: band_medium_from < band_high_from < band_critical_from"
-            )
-        bad = {k: v for k, v in self.data_stale_hours_by_connection.items() if v <= 0}
-        if bad:
-            raise ValueError(f"data_stale_hours_by_connection must be positive: {bad}")
-        return self
+    @classmethod
+    def of(cls, config: RiskConfig) -> RiskSettings:
+        return cls.model_validate(config.model_dump())
 
     @property
     def bands(self) -> Bands:
@@ -123,8 +99,3 @@ class RiskSettings(BaseSettings):
 
     def stale_hours_for(self, connection_name: str) -> float:
         return self.data_stale_hours_by_connection.get(connection_name, self.data_stale_hours)
-
-
-@lru_cache(maxsize=1)
-def get_risk_settings() -> RiskSettings:
-    return RiskSettings()

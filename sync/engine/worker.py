@@ -31,13 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from insights.goals.history import take_snapshots
 from sync.engine.runner import RunSummary, SyncEnvironment, execute_run, prepare_run
 from sync.engine.webhooks import (
-    DEFAULT_REFRESH_MARGIN,
     Backoff,
     ConnectorPool,
     InTransaction,
@@ -46,6 +42,7 @@ from sync.engine.webhooks import (
 )
 from sync.errors import Conflict, PmbridgeError
 from sync.model import ConnectionState, SyncKind, SyncStatus
+from sync.settings import WorkerSettings
 from sync.store import inbox, leases
 from sync.store.database import unit_of_work
 from sync.store.leases import STOPPED_STATES, Schedule
@@ -54,53 +51,12 @@ from sync.store.tables import Connection
 logger = logging.getLogger("pmbridge.worker")
 
 
-class WorkerSettings(BaseSettings):
-    """Worker and webhook-receiver knobs, from ``PMBRIDGE_WORKER_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="PMBRIDGE_WORKER_", env_file=None, extra="ignore")
-
-    #: Default polling; a connection's ``sync_every_minutes`` / ``census_every_hours`` options
-    #: override them, and 0 turns that kind of run off.
-    incremental_every_minutes: float = Field(default=15.0, ge=0)
-    census_every_hours: float = Field(default=24.0, ge=0)
-    #: Longest wait between scheduled runs of a connection whose runs keep failing.
-    failure_backoff_max_minutes: float = Field(default=240.0, gt=0)
-    #: Connections one worker process works on at once.
-    concurrency: int = Field(default=4, ge=1)
-    #: How long a claim holds without renewal; a killed worker's work is taken over after it.
-    lease_seconds: float = Field(default=60.0, gt=0)
-    #: How often an idle worker looks for work (deliveries also wake an in-process worker).
-    poll_seconds: float = Field(default=1.0, gt=0)
-    #: Deliveries applied per transaction (those naming one item share one fetch).
-    batch_size: int = Field(default=200, ge=1)
-    #: After a wake-up, wait this long so a burst of deliveries becomes one batch.
-    batch_window_seconds: float = Field(default=0.05, ge=0)
-    #: Keep a connection this long after its inbox empties, for deliveries right behind.
-    linger_seconds: float = Field(default=0.5, ge=0)
-    #: Attempts before a delivery becomes a dead letter, and the backoff between them.
-    max_attempts: int = Field(default=8, ge=1)
-    retry_base_seconds: float = Field(default=10.0, gt=0)
-    retry_max_seconds: float = Field(default=3600.0, gt=0)
-    #: Applied deliveries are kept this long: longer than any vendor redelivers (Asana 24 h).
-    inbox_retention_days: float = Field(default=7.0, gt=0)
-    #: Time a stopping worker gives a running sync before cancelling it.
-    stop_grace_seconds: float = Field(default=30.0, ge=0)
-    #: Largest webhook body accepted (413 beyond it).
-    max_body_bytes: int = Field(default=1_048_576, ge=1)
-    #: Public base URL of the receiver (behind a proxy); signatures over the URL use it.
-    public_url: str | None = None
-    #: Refresh an expiring webhook registration (Jira's last 30 days) once fewer than this
-    #: many days remain; see ``sync.engine.webhooks.DEFAULT_REFRESH_MARGIN`` for the default.
-    webhook_refresh_margin_days: float = Field(
-        default=DEFAULT_REFRESH_MARGIN.total_seconds() / 86400, gt=0, lt=30
+def backoff_of(settings: WorkerSettings) -> Backoff:
+    return Backoff(
+        max_attempts=settings.max_attempts,
+        base=timedelta(seconds=settings.retry_base_seconds),
+        ceiling=timedelta(seconds=settings.retry_max_seconds),
     )
-
-    def backoff(self) -> Backoff:
-        return Backoff(
-            max_attempts=self.max_attempts,
-            base=timedelta(seconds=self.retry_base_seconds),
-            ceiling=timedelta(seconds=self.retry_max_seconds),
-        )
 
 
 # -- scheduling: pure ---------------------------------------------------------------------------
@@ -233,11 +189,11 @@ class Worker:
         hooks: WorkerHooks | None = None,
     ) -> None:
         self.env = env
-        self.settings = settings or WorkerSettings()
+        self.settings = settings or env.settings.worker
         self.owner = owner or worker_id()
         self.hooks = hooks or WorkerHooks()
         self.lease = timedelta(seconds=self.settings.lease_seconds)
-        self.backoff = self.settings.backoff()
+        self.backoff = backoff_of(self.settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal = _Signal()
         self._stopping = False

@@ -16,8 +16,8 @@ from api.services import Services
 from sandbox.contract import Delivery
 from sandbox.jira import JiraSimulator
 from sandbox.registry import JiraHandle
-from sync.engine.worker import WorkerSettings
 from sync.model import Tool
+from sync.settings import WorkerSettings
 from tests.api.conftest import make_key
 from tests.builders_webhooks import (
     SECRET,

@@ -1,4 +1,4 @@
-"""Thresholds and bands come from PMBRIDGE_RISK_* settings; bands must ascend."""
+"""Thresholds and bands come from the PMBRIDGE_RISK_* section of the settings; bands ascend."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from insights.risks.settings import Bands, RiskSettings, Severity, Thresholds
+from sync.settings import RiskConfig, Settings
 
 
 def test_settings_read_the_risk_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PMBRIDGE_RISK_STALE_DAYS", "3")
     monkeypatch.setenv("PMBRIDGE_RISK_BAND_HIGH_FROM", "12")
     monkeypatch.setenv("PMBRIDGE_RISK_DATA_STALE_HOURS_BY_CONNECTION", '{"crm": 6}')
-    settings = RiskSettings()
+    monkeypatch.setenv("PMBRIDGE_RISK_CONTINGENCY_REQUIRED_FROM", "critical")
+    settings = RiskSettings.of(Settings().risk)
+    assert settings.contingency_required_from is Severity.CRITICAL
     assert settings.thresholds.stale_days == 3
     assert settings.bands == Bands(medium_from=5, high_from=12, critical_from=20)
     assert (settings.stale_hours_for("crm"), settings.stale_hours_for("other")) == (6.0, 24.0)
@@ -28,11 +31,14 @@ def test_settings_read_the_risk_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
         {"band_high_from": 21},
         {"data_stale_hours_by_connection": {"crm": 0}},
         {"stale_days": 0},
+        {"contingency_required_from": "severe"},
     ],
 )
 def test_nonsensical_settings_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        RiskSettings(**fields)  # type: ignore[arg-type]
+        RiskConfig(**fields)
+    with pytest.raises(ValidationError):
+        RiskSettings(**fields)
 
 
 def test_default_bands_follow_the_usual_five_by_five_matrix() -> None:

@@ -37,9 +37,9 @@ from sync.connectors.base import WebhookRequest
 from sync.engine.connections import add_connection
 from sync.engine.runner import SyncEnvironment
 from sync.engine.webhooks import WebhookReceiver
-from sync.engine.worker import Worker, WorkerHooks, WorkerSettings
+from sync.engine.worker import Worker, WorkerHooks
 from sync.model import SyncStatus, Tool
-from sync.settings import Settings
+from sync.settings import Settings, WorkerSettings
 from sync.store import tables as t
 from sync.store.crypto import SecretBox
 from sync.store.database import make_engine, session_factory, unit_of_work

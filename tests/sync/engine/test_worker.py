@@ -20,12 +20,12 @@ from sync.engine.webhooks import WebhookReceiver
 from sync.engine.worker import (
     Intervals,
     Worker,
-    WorkerSettings,
     due_kind,
     intervals_for,
     next_run_at,
 )
 from sync.model import ConnectionState, SyncKind, SyncStatus, Tool
+from sync.settings import WorkerSettings
 from sync.store import leases, runs
 from sync.store import tables as t
 from sync.store.crypto import SecretBox
