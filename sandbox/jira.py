@@ -20,6 +20,7 @@ Endpoints::
     GET|POST  /rest/api/3/search/jql
     POST      /rest/api/3/search/approximate-count
     GET       /rest/api/3/issue/{issueIdOrKey}
+    POST      /rest/api/3/issue/bulkfetch
     GET|POST  /rest/api/3/search          -> 410 Gone, as since Atlassian removed it in 2025
     GET|POST|DELETE  /rest/api/3/webhook  dynamic webhooks, OAuth 2.0 (bearer) callers only
     PUT       /rest/api/3/webhook/refresh
@@ -136,6 +137,8 @@ _WEBHOOK_JQL_FIELDS: Final = frozenset(
     {"issuekey", "project", "issuetype", "status", "assignee", "reporter"}
 )
 _WEBHOOK_JQL_OPS: Final = frozenset({"=", "!=", "IN", "NOT IN"})
+#: ``POST /issue/bulkfetch`` takes "up to 100 issues" (spec).
+BULK_FETCH_MAX: Final = 100
 _WEBHOOK_KEYS: Final = frozenset(
     {"events", "jqlFilter", "fieldIdsFilter", "issuePropertyKeysFilter"}
 )
@@ -1466,6 +1469,7 @@ class JiraSimulator:
                 Route(f"{api}/search/jql", self._search, methods=["GET", "POST"]),
                 Route(f"{api}/search/approximate-count", self._count, methods=["POST"]),
                 Route(f"{api}/search", self._removed_search, methods=["GET", "POST"]),
+                Route(f"{api}/issue/bulkfetch", self._issue_bulkfetch, methods=["POST"]),
                 Route(f"{api}/issue/{{key}}", self._issue_get, methods=["GET"]),
                 Route(f"{api}/version/{{id}}", self._version_get, methods=["GET"]),
                 Route(f"{api}/webhook", self._webhooks_endpoint, methods=["GET", "POST", "DELETE"]),
@@ -2072,6 +2076,25 @@ class JiraSimulator:
         requested = request.query_params.getlist("fields")
         fields = parse_fields(requested) if requested else ISSUE_FIELDS
         text = self._renderer(request).issue(issue, fields)
+        return Response(text.encode(), media_type=_JSON_TYPE)
+
+    async def _issue_bulkfetch(self, request: Request) -> Response:
+        """``POST /issue/bulkfetch``: up to 100 issues by id or key, ascending ``id``; those
+        that do not exist or are not visible are simply left out (spec)."""
+        body = await _json_body(request)
+        wanted = body.get("issueIdsOrKeys")
+        if not isinstance(wanted, list) or not all(isinstance(k, str) for k in wanted):
+            raise ApiError(400, "issueIdsOrKeys must be a list of issue ids or keys.")
+        if len(wanted) > BULK_FETCH_MAX:
+            raise ApiError(400, f"You can request up to {BULK_FETCH_MAX} issues at once.")
+        requested = body.get("fields")
+        if requested is not None and not isinstance(requested, list):
+            raise ApiError(400, "fields must be a list of field names.")
+        fields = parse_fields(requested) if requested else ISSUE_FIELDS
+        found = {i.id: i for k in wanted if (i := self._visible_issue(k)) is not None}
+        renderer = self._renderer(request)
+        issues = ",".join(renderer.issue(found[i], fields) for i in sorted(found))
+        text = '{"expand":"schema,names","issues":[' + issues + '],"issueErrors":[]}'
         return Response(text.encode(), media_type=_JSON_TYPE)
 
     async def _count(self, request: Request) -> Response:

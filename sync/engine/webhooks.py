@@ -588,7 +588,26 @@ async def _refresh(
             except PmbridgeError as error:
                 return _failure_for(error)
 
-        return list(await asyncio.gather(*(one(k) for k in keys)))
+        many = getattr(connector, "fetch_many", None)
+        if not callable(many):
+            return list(await asyncio.gather(*(one(k) for k in keys)))
+        # The connector fetches many at once (Jira: 100 issues a request): one call per
+        # resource instead of a request per record.
+        found: dict[tuple[Resource, str], Any] = {}
+        for resource in dict.fromkeys(r for r, _ in keys):
+            ids = [v for r, v in keys if r is resource]
+            try:
+                answers = await many(resource, ids)
+            except (RateLimited, CredentialsRejected):
+                raise
+            except PmbridgeError as error:
+                answers = dict.fromkeys(ids, error)
+            for vendor_id in ids:
+                answer = answers.get(vendor_id)
+                found[(resource, vendor_id)] = (
+                    _failure_for(answer) if isinstance(answer, PmbridgeError) else answer
+                )
+        return [found[k] for k in keys]
 
     if pool is None:
         async with opener() as client:

@@ -552,3 +552,27 @@ def test_generated_issues_look_like_a_sales_ops_backlog() -> None:
 def test_serve_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback"):
         serve(host="0.0.0.0")  # noqa: S104 - the address under test
+
+
+async def test_bulk_fetch_returns_visible_issues_by_id_or_key_in_id_order(
+    jira: httpx.AsyncClient, sim: JiraSimulator
+) -> None:
+    first, second, gone = sorted(sim.issues)[:3]
+    sim.delete_issue(str(gone))
+    key = sim.issues[second].key
+    response = await jira.post(
+        f"{API}/issue/bulkfetch",
+        json={"issueIdsOrKeys": [key, str(first), str(gone)], "fields": ["summary", "status"]},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert [i["id"] for i in body["issues"]] == [str(first), str(second)]
+    assert set(body["issues"][0]["fields"]) == {"summary", "status"}
+    assert body["issueErrors"] == []
+
+
+async def test_bulk_fetch_takes_at_most_a_hundred_issues(jira: httpx.AsyncClient) -> None:
+    ids = [str(n) for n in range(10001, 10102)]
+    response = await jira.post(f"{API}/issue/bulkfetch", json={"issueIdsOrKeys": ids})
+    assert response.status_code == 400
+    assert "100" in response.json()["errorMessages"][0]

@@ -25,6 +25,7 @@ from sync.connectors.base import (
 )
 from sync.connectors.jira import auth
 from sync.connectors.jira.payloads import (
+    JiraBulkIssues,
     JiraDynamicWebhook,
     JiraField,
     JiraIssue,
@@ -37,13 +38,23 @@ from sync.connectors.jira.payloads import (
     JiraWebhookExpiration,
     JiraWebhookRegistrations,
 )
-from sync.errors import AccessLost, ContractBroken, InvalidRequest, WebhookRejected
+from sync.errors import (
+    AccessLost,
+    ContractBroken,
+    InvalidRequest,
+    PmbridgeError,
+    VendorUnavailable,
+    WebhookRejected,
+)
 from sync.http.client import VendorClient, VendorNotFound, VendorRejected
 from sync.http.pagination import OffsetPaginator, TokenPaginator
 from sync.http.rate_limit import RateLimit
 from sync.model import Resource, Tool
 
 SEARCH = "/rest/api/3/search/jql"
+#: Up to 100 issues by id in one request (spec); webhook refreshes use it.
+BULK_FETCH = "/rest/api/3/issue/bulkfetch"
+BULK_FETCH_MAX = 100
 
 #: Fields we ask for: ``search/jql`` returns only ``id`` unless told (FACTS.md §1.2).
 ISSUE_FIELDS = (
@@ -315,6 +326,40 @@ class JiraConnector:
                 return None
             return validate_items(JiraVersion, [body], tool=self.tool, endpoint=f"GET {path}")[0]
         raise InvalidRequest(f"Jira connector does not fetch {resource}", resource=resource)
+
+    async def fetch_many(
+        self, resource: Resource, vendor_ids: Sequence[str]
+    ) -> dict[str, Any | PmbridgeError | None]:
+        """Many records at once: work items through ``POST /issue/bulkfetch`` (100 per
+        request, where ``fetch_one`` costs a request each); other resources one by one.
+        Each id maps to its payload, ``None`` (gone or not visible, as a 404 would say) or
+        the error Jira gave for that one issue."""
+        if resource is not Resource.WORK_ITEMS:
+            return {v: await self.fetch_one(resource, v) for v in vendor_ids}
+        fields = [*ISSUE_FIELDS, *self._extra_fields()]
+        endpoint = f"POST {BULK_FETCH}"
+        found: dict[str, Any | PmbridgeError | None] = dict.fromkeys(vendor_ids)
+        unique = list(dict.fromkeys(vendor_ids))
+        for start in range(0, len(unique), BULK_FETCH_MAX):
+            chunk = unique[start : start + BULK_FETCH_MAX]
+            body = await self.client.request_json(
+                "POST", BULK_FETCH, json_body={"issueIdsOrKeys": chunk, "fields": fields}
+            )
+            answer = _validated(JiraBulkIssues, body, endpoint)
+            for issue in validate_items(
+                JiraIssue, answer.issues, tool=self.tool, endpoint=endpoint
+            ):
+                if issue.id in found:
+                    found[issue.id] = issue
+            for error in answer.issueErrors:
+                if error.id in found:
+                    found[error.id] = VendorUnavailable(
+                        f"Jira could not return issue {error.id}: "
+                        f"{error.errorMessage or 'no reason given'}",
+                        tool=self.tool,
+                        endpoint=endpoint,
+                    )
+        return found
 
     async def census(self, resource: Resource) -> AsyncIterator[CensusPage]:
         if resource is not Resource.WORK_ITEMS:

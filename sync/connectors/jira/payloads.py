@@ -109,6 +109,19 @@ class JiraSearchPage(Payload):
     isLast: bool | None = None
 
 
+class JiraIssueError(Payload):
+    id: str
+    errorMessage: str | None = None
+
+
+class JiraBulkIssues(Payload):
+    """``BulkIssueResults``: issues not found or not visible are left out of both lists;
+    ``issueErrors`` are retriable failures of single issues."""
+
+    issues: list[dict[str, Any]]
+    issueErrors: list[JiraIssueError] = Field(default_factory=list)
+
+
 class JiraProject(Payload):
     id: str
     key: str

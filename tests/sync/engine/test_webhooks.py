@@ -248,6 +248,22 @@ async def test_deliveries_naming_one_item_refresh_it_once(
     assert jira.vendor.request_count - before == 3
 
 
+async def test_deliveries_naming_many_items_refresh_them_in_one_bulk_request(
+    env: SyncEnvironment, jira: JiraHandle, connection_id: int, receiver: WebhookReceiver
+) -> None:
+    issues = jira.work_item_ids()[:10]
+    for n, issue in enumerate(issues):
+        jira.touch_item(issue, title=f"renamed {n}")
+        receiver.receive(connection_id, signed("jira:issue_updated", issue, stamp=n))
+    before = jira.vendor.request_count
+    report = await make_worker(env).run_once()
+    assert report.applied == 10
+    # /myself and /field, then one POST /issue/bulkfetch for all ten (not ten GETs).
+    assert jira.vendor.request_count - before == 3
+    titles = {issue: item_row(env.sessions, connection_id, issue).title for issue in issues}
+    assert titles == {issue: f"renamed {n}" for n, issue in enumerate(issues)}
+
+
 async def test_an_unreadable_delivery_is_a_dead_letter_at_once(
     env: SyncEnvironment, connection_id: int, receiver: WebhookReceiver
 ) -> None:
