@@ -78,27 +78,25 @@ def digest(raw_text: str, fingerprint: str) -> str:
 
 #: Never overwritten by an upsert: identity, and when we first saw the record.
 _KEEP_ON_CONFLICT = frozenset({"id", "connection_id", "vendor_id", "first_seen_at"})
-_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
-    """``INSERT ... ON CONFLICT (connection_id, vendor_id) DO UPDATE``, built once per shape:
-    building it costs more than executing it for a page of rows."""
-    key = (dialect, table.name, columns)
-    statement = _UPSERTS.get(key)
-    if statement is None:
-        if dialect == "postgresql":
-            insert_: Any = postgresql.insert(table)
-        elif dialect == "sqlite":
-            insert_ = sqlite.insert(table)
-        else:  # pragma: no cover - the settings only accept the two
-            raise NotImplementedError(f"upserts are not implemented for {dialect}")
-        changing = {c: insert_.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
-        statement = insert_.on_conflict_do_update(
-            index_elements=["connection_id", "vendor_id"], set_=changing
-        )
-        _UPSERTS[key] = statement
-    return statement
+    """``INSERT ... ON CONFLICT (connection_id, vendor_id) DO UPDATE`` of ``columns``
+    (compiled once per shape by :func:`_compiled_insert`)."""
+    insert_ = _insert_for(dialect, table)
+    changing = {c: insert_.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
+    return insert_.on_conflict_do_update(
+        index_elements=["connection_id", "vendor_id"], set_=changing
+    )
+
+
+def _insert_for(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (both our backends do)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"upserts are not implemented for {dialect}")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +355,7 @@ def resolve_people(session: Session, scope: Scope, people: Iterable[Person]) -> 
         person_id = _person_for(session, person.display_name, email, scope.now)
         # Another worker may add the same identity meanwhile: theirs stands, ours is read back.
         session.execute(
-            _dialect_insert(session, _table(identity))
+            _insert_for(session.get_bind().dialect.name, _table(identity))
             .values(
                 connection_id=scope.connection_id,
                 vendor_id=vendor_id,
@@ -398,7 +396,7 @@ def _person_for(session: Session, name: str | None, email: str | None, now: date
         return person.id
     # Insert-or-read by e-mail, so two workers meeting the same person never collide.
     session.execute(
-        _dialect_insert(session, _table(tables.Person))
+        _insert_for(session.get_bind().dialect.name, _table(tables.Person))
         .values(display_name=name, email=email, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
     )
@@ -406,12 +404,6 @@ def _person_for(session: Session, name: str | None, email: str | None, now: date
     if found is None:  # pragma: no cover - the row was just inserted or already there
         raise RuntimeError(f"person {email!r} vanished during insert")
     return found
-
-
-def _dialect_insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (both our backends do)."""
-    name = session.get_bind().dialect.name
-    return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
 
 
 # -- work items ----------------------------------------------------------------------------
