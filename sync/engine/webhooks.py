@@ -588,13 +588,17 @@ async def _refresh(
             except PmbridgeError as error:
                 return _failure_for(error)
 
-        many = getattr(connector, "fetch_many", None)
-        if not callable(many):
-            return list(await asyncio.gather(*(one(k) for k in keys)))
-        # The connector fetches many at once (Jira: 100 issues a request): one call per
-        # resource instead of a request per record.
-        found: dict[tuple[Resource, str], Any] = {}
-        for resource in dict.fromkeys(r for r, _ in keys):
+        # Where the connector reads a resource in bulk (Jira: 100 issues a request), one call
+        # per resource; every other record is fetched on its own.
+        many: Any = getattr(connector, "fetch_many", None)
+        bulk: frozenset[Resource] = (
+            getattr(connector, "bulk_resources", frozenset()) if callable(many) else frozenset()
+        )
+        singles = [k for k in keys if k[0] not in bulk]
+        found: dict[tuple[Resource, str], Any] = dict(
+            zip(singles, await asyncio.gather(*(one(k) for k in singles)), strict=True)
+        )
+        for resource in dict.fromkeys(r for r, _ in keys if r in bulk):
             ids = [v for r, v in keys if r is resource]
             try:
                 answers = await many(resource, ids)

@@ -102,6 +102,9 @@ JWT_LEEWAY = 60
 
 class JiraConnector:
     tool: ClassVar[Tool] = Tool.JIRA
+    #: Resources :meth:`fetch_many` fetches in bulk (Jira has no bulk read of versions or
+    #: projects); the engine fetches the others one at a time.
+    bulk_resources: ClassVar[frozenset[Resource]] = frozenset({Resource.WORK_ITEMS})
     default_base_url: ClassVar[str] = "https://your-domain.atlassian.net"
     resources: ClassVar[frozenset[Resource]] = frozenset(
         {Resource.PROJECTS, Resource.MILESTONES, Resource.WORK_ITEMS}
@@ -330,12 +333,12 @@ class JiraConnector:
     async def fetch_many(
         self, resource: Resource, vendor_ids: Sequence[str]
     ) -> dict[str, Any | PmbridgeError | None]:
-        """Many records at once: work items through ``POST /issue/bulkfetch`` (100 per
-        request, where ``fetch_one`` costs a request each); other resources one by one.
-        Each id maps to its payload, ``None`` (gone or not visible, as a 404 would say) or
-        the error Jira gave for that one issue."""
-        if resource is not Resource.WORK_ITEMS:
-            return {v: await self.fetch_one(resource, v) for v in vendor_ids}
+        """Many work items at once through ``POST /issue/bulkfetch`` (100 per request, where
+        ``fetch_one`` costs a request each; the resources in :attr:`bulk_resources`). Each id
+        maps to its payload, ``None`` (gone or not visible, as a 404 would say) or the error
+        Jira gave for that one issue."""
+        if resource not in self.bulk_resources:
+            raise InvalidRequest(f"Jira fetches {resource} one at a time", resource=resource)
         fields = [*ISSUE_FIELDS, *self._extra_fields()]
         endpoint = f"POST {BULK_FETCH}"
         found: dict[str, Any | PmbridgeError | None] = dict.fromkeys(vendor_ids)

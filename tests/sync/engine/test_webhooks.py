@@ -264,6 +264,25 @@ async def test_deliveries_naming_many_items_refresh_them_in_one_bulk_request(
     assert titles == {issue: f"renamed {n}" for n, issue in enumerate(issues)}
 
 
+async def test_a_version_is_refreshed_on_its_own_beside_the_bulk_read_of_issues(
+    env: SyncEnvironment, jira: JiraHandle, connection_id: int, receiver: WebhookReceiver
+) -> None:
+    version = str(min(jira.vendor.versions))
+    body = json.dumps(
+        {"timestamp": 1, "webhookEvent": "jira:version_updated", "version": {"id": version}}
+    ).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    receiver.receive(
+        connection_id, WebhookRequest(body=body, headers={"X-Hub-Signature": f"sha256={signature}"})
+    )
+    receiver.receive(connection_id, signed("jira:issue_updated", jira.work_item_ids()[0]))
+    before = jira.vendor.request_count
+    report = await make_worker(env).run_once()
+    assert report.applied == 2
+    # /myself and /field, one bulk read for the issue, one GET for the version.
+    assert jira.vendor.request_count - before == 4
+
+
 async def test_an_unreadable_delivery_is_a_dead_letter_at_once(
     env: SyncEnvironment, connection_id: int, receiver: WebhookReceiver
 ) -> None:

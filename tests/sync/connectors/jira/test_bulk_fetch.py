@@ -12,7 +12,7 @@ import respx
 
 from sync.connectors.jira.connector import BULK_FETCH_MAX, ISSUE_FIELDS
 from sync.connectors.jira.payloads import JiraIssue
-from sync.errors import ContractBroken, VendorUnavailable
+from sync.errors import ContractBroken, InvalidRequest, VendorUnavailable
 from sync.model import Resource
 from tests.fakes import FakeClock, FakeSleep
 from tests.sync.connectors.jira.test_connector import SITE, connector, issue
@@ -73,3 +73,10 @@ async def test_a_malformed_answer_breaks_the_contract(sleep: FakeSleep, clock: F
     with pytest.raises(ContractBroken) as caught:
         await connector(sleep, clock).fetch_many(Resource.WORK_ITEMS, ["10001"])
     assert "bulkfetch" in str(caught.value.details.get("endpoint"))
+
+
+async def test_only_work_items_are_fetched_in_bulk(sleep: FakeSleep, clock: FakeClock) -> None:
+    jira = connector(sleep, clock)
+    assert jira.bulk_resources == frozenset({Resource.WORK_ITEMS})
+    with pytest.raises(InvalidRequest):
+        await jira.fetch_many(Resource.MILESTONES, ["10100"])
