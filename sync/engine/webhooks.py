@@ -915,6 +915,7 @@ async def _register_by_api(
                             "idModel": project_id,
                             "description": f"pmbridge connection {connection_id}",
                         },
+                        creates=True,
                     )
                 else:
                     answer = await client.request_json(
@@ -927,6 +928,7 @@ async def _register_by_api(
                                 "filters": [{"resource_type": "task"}],
                             }
                         },
+                        creates=True,
                     )
             except PmbridgeError as error:
                 with unit_of_work(env.sessions) as session:

@@ -147,13 +147,21 @@ class VendorClient:
         params: Params | None = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
+        creates: bool = False,
     ) -> httpx.Response:
-        """Send with pacing and retries; return a 2xx response or raise a classified error."""
+        """Send with pacing and retries; return a 2xx response or raise a classified error.
+
+        ``creates``: the request makes something at the vendor (a webhook), so asking twice
+        could make it twice. It is retried only when the vendor surely did not act on it: a
+        429, or a connection that never opened. A 5xx or a timeout may come after the vendor
+        acted: that is the caller's error to see, not a silent second try."""
         endpoint = f"{method} {path}"
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
-                    return await self._send_once(method, path, params, json_body, headers)
+                    return await self._send_once(
+                        method, path, params, json_body, headers, creates=creates
+                    )
         except RetryableResponse as final:
             raise self._after_retries(final, endpoint) from None
         except RetryableTransportError as final:
@@ -169,9 +177,17 @@ class VendorClient:
         return self.decode(response, f"GET {path}")
 
     async def request_json(
-        self, method: str, path: str, *, params: Params | None = None, json_body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        creates: bool = False,
     ) -> Any:
-        response = await self.request(method, path, params=params, json_body=json_body)
+        response = await self.request(
+            method, path, params=params, json_body=json_body, creates=creates
+        )
         return self.decode(response, f"{method} {path}")
 
     async def paginate(
@@ -209,6 +225,8 @@ class VendorClient:
         params: Params | None,
         json_body: Any,
         headers: Mapping[str, str] | None,
+        *,
+        creates: bool,
     ) -> httpx.Response:
         await self.limiter.acquire()
         try:
@@ -217,10 +235,19 @@ class VendorClient:
                 method, path, params=params, json=json_body, headers=headers
             )
         except httpx.TransportError as error:
+            if creates and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                raise VendorUnavailable(
+                    f"{self.tool} did not answer {method} {path} ({type(error).__name__}); it "
+                    "may have acted on it: check before trying again",
+                    tool=self.tool,
+                    endpoint=f"{method} {path}",
+                ) from error
             raise RetryableTransportError(error) from error
         finally:
             self.limiter.release()
-        if response.status_code in RETRYABLE_STATUSES:
+        if response.status_code in RETRYABLE_STATUSES and (
+            not creates or response.status_code == 429
+        ):
             wait = retry_after_from_headers(
                 response.headers, self.retry_after_headers, self._clock()
             )

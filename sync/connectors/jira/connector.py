@@ -497,7 +497,7 @@ class JiraConnector:
         }
         answer = _validated(
             JiraWebhookRegistrations,
-            await self.client.request_json("POST", WEBHOOKS, json_body=body),
+            await self.client.request_json("POST", WEBHOOKS, json_body=body, creates=True),
             endpoint,
         )
         results = answer.webhookRegistrationResult

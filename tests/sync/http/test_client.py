@@ -173,3 +173,51 @@ async def test_a_429_without_retry_after_waits_the_declared_window(
     async with client:
         assert await client.get_json("/items") == []
     assert sleep.calls == [10.0]
+
+
+@respx.mock
+async def test_a_create_that_may_have_been_acted_on_is_not_sent_twice(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    """A 502 or a read timeout may come after the vendor made the webhook: a second POST
+    could make a second one, so the error goes to the caller instead."""
+    route = respx.post(f"{BASE}/webhooks").mock(
+        side_effect=[httpx.Response(502), httpx.ReadTimeout("slow")]
+    )
+    async with make_client(sleep, clock) as client:
+        with pytest.raises(VendorUnavailable) as first:
+            await client.request_json("POST", "/webhooks", json_body={}, creates=True)
+        with pytest.raises(VendorUnavailable) as second:
+            await client.request_json("POST", "/webhooks", json_body={}, creates=True)
+    assert route.call_count == 2
+    assert sleep.calls == []
+    assert first.value.details["status"] == 502
+    assert "may have acted on it" in second.value.message
+
+
+@respx.mock
+async def test_a_create_the_vendor_surely_refused_is_retried(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    route = respx.post(f"{BASE}/webhooks").mock(
+        side_effect=[
+            httpx.ConnectError("refused"),
+            httpx.Response(429, headers={"Retry-After": "3"}),
+            httpx.Response(200, json={"id": "w1"}),
+        ]
+    )
+    async with make_client(sleep, clock) as client:
+        answer = await client.request_json("POST", "/webhooks", json_body={}, creates=True)
+    assert answer == {"id": "w1"}
+    assert route.call_count == 3
+    assert sleep.calls[1] == 3.0
+
+
+@respx.mock
+async def test_a_read_by_post_is_retried_like_any_read(sleep: FakeSleep, clock: FakeClock) -> None:
+    route = respx.post(f"{BASE}/search").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={"issues": []})]
+    )
+    async with make_client(sleep, clock) as client:
+        assert await client.request_json("POST", "/search", json_body={}) == {"issues": []}
+    assert route.call_count == 2
