@@ -66,6 +66,7 @@ from sandbox.asana_data import (
     generate_dataset,
 )
 from sandbox.contract import Delivery
+from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sync.http.client import is_loopback
 
 __all__ = ["AsanaHandle", "AsanaSimulator", "serve"]
@@ -295,32 +296,12 @@ def _ref(gid: str, resource_type: str, sub: Tree, attrs: Mapping[str, Any]) -> J
     return out
 
 
-@dataclass(slots=True)
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    body: str | Json | None
-    path_contains: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class _Event:
     seq: int
     #: Gids this event is visible under in ``/events?resource=`` (task, projects, parent).
     scopes: frozenset[str]
     body: Json
-
-
-class _App:
-    """The ASGI entry point. An object with an async ``__call__`` (not a bound method) so
-    that uvicorn recognises it as ASGI 3 when handed ``sim.app`` directly."""
-
-    def __init__(self, sim: AsanaSimulator) -> None:
-        self._sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._sim._handle(scope, receive, send)
 
 
 class AsanaSimulator:
@@ -367,7 +348,7 @@ class AsanaSimulator:
         self._next_gid = data.next_gid
         self._generation = 0
         self._requests = 0
-        self._failures: list[_Failure] = []
+        self._failures = FailureQueue()
         self._corrupt_next = False
         self._cache: dict[tuple[Any, ...], tuple[int, list[str]]] = {}
         self._trees: dict[tuple[str, str], Tree | None] = {}
@@ -396,7 +377,7 @@ class AsanaSimulator:
         )
         router.router.redirect_slashes = False
         self._router: ASGIApp = router
-        self.app: ASGIApp = _App(self)
+        self.app: ASGIApp = AsgiEntry(self._handle)
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -602,11 +583,9 @@ class AsanaSimulator:
         A str ``body`` is sent as text/plain (a proxy's error page), a dict as JSON; the default
         is Asana's error envelope (the documented rate-limit message for 429).
         """
-        if not 400 <= status <= 599:
-            raise ValueError("fail_next takes an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._failures.append(_Failure(status, count, retry_after, body, path_contains))
+        self._failures.add(
+            status, count=count, retry_after=retry_after, body=body, path_contains=path_contains
+        )
 
     def corrupt_next_task_page(self) -> None:
         """The next non-empty task list carries a ``modified_at`` that is not a date-time."""
@@ -986,7 +965,7 @@ class AsanaSimulator:
         path: str = scope["path"]
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             scope = {**scope, "path": path[len(API_PREFIX) :] or "/", "asana_prefix": API_PREFIX}
-        failure = self._take_failure(scope["path"])
+        failure = self._failures.take(scope["path"], scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -995,16 +974,7 @@ class AsanaSimulator:
             return
         await self._router(scope, receive, send)
 
-    def _take_failure(self, path: str) -> _Failure | None:
-        for index, failure in enumerate(self._failures):
-            if failure.path_contains is None or failure.path_contains in path:
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    del self._failures[index]
-                return failure
-        return None
-
-    def _failure_response(self, failure: _Failure) -> Response:
+    def _failure_response(self, failure: Failure) -> Response:
         headers: dict[str, str] = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = failure.retry_after

@@ -75,6 +75,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery, Outgoing
+from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.jira_data import (
     ISSUE_TYPES,
     PRIORITIES,
@@ -1345,27 +1346,6 @@ class _Renderer:
 # --------------------------------------------------------------------------------------------
 
 
-class _App:
-    """The ASGI entry point. An object with an async ``__call__`` (not a bound method) so
-    that uvicorn recognises it as ASGI 3 when handed ``sim.app`` directly."""
-
-    def __init__(self, sim: JiraSimulator) -> None:
-        self._sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._sim._handle(scope, receive, send)
-
-
-@dataclass(slots=True)
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    body: str | Json | None
-    path_contains: str | None
-    method: str | None
-
-
 @dataclass(slots=True)
 class _Result:
     """One query's matches in order, valid while the simulator's generation is unchanged."""
@@ -1444,7 +1424,7 @@ class JiraSimulator:
         self._token = api_token.encode()
         self._generation = 0
         self._requests = 0
-        self._failures: list[_Failure] = []
+        self._failures = FailureQueue()
         self._corrupt_next = False
         self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._renderers: dict[str, _Renderer] = {}
@@ -1480,7 +1460,7 @@ class JiraSimulator:
         # Jira answers a trailing slash with 404, not a redirect.
         router.router.redirect_slashes = False
         self._router: ASGIApp = router
-        self.app: ASGIApp = _App(self)
+        self.app: ASGIApp = AsgiEntry(self._handle)
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -1616,14 +1596,13 @@ class JiraSimulator:
         A str ``body`` is sent as text/plain (an HTML error page from a proxy, say), a dict as
         JSON; the default is Jira's error envelope. 429s carry Jira's rate-limit headers.
         """
-        if not 400 <= status <= 599:
-            raise ValueError("fail_next takes an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._failures.append(
-            _Failure(
-                status, count, retry_after, body, path_contains, method.upper() if method else None
-            )
+        self._failures.add(
+            status,
+            count=count,
+            retry_after=retry_after,
+            body=body,
+            path_contains=path_contains,
+            method=method,
         )
 
     def corrupt_next_search_page(self) -> None:
@@ -1724,7 +1703,7 @@ class JiraSimulator:
             await self._router(scope, receive, send)
             return
         self._requests += 1
-        failure = self._take_failure(scope["path"], scope["method"])
+        failure = self._failures.take(scope["path"], scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -1736,18 +1715,7 @@ class JiraSimulator:
             return
         await self._router(scope, receive, send)
 
-    def _take_failure(self, path: str, method: str) -> _Failure | None:
-        for index, failure in enumerate(self._failures):
-            if (failure.path_contains is None or failure.path_contains in path) and (
-                failure.method is None or failure.method == method
-            ):
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    del self._failures[index]
-                return failure
-        return None
-
-    def _failure_response(self, failure: _Failure) -> Response:
+    def _failure_response(self, failure: Failure) -> Response:
         headers: dict[str, str] = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = failure.retry_after

@@ -57,6 +57,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
+from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.pingcode_data import (
     PRIORITIES,
     STATES,
@@ -104,26 +105,6 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 def _error(status: int, message: str, code: str = GENERIC_CODE) -> Response:
     return _json({"code": code, "message": message}, status)
-
-
-class _App:
-    """The ASGI entry point: an object with an async ``__call__`` (not a bound method), so
-    uvicorn recognises it as ASGI 3."""
-
-    def __init__(self, sim: PingCodeSimulator) -> None:
-        self._sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._sim._handle(scope, receive, send)
-
-
-@dataclass(slots=True)
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    body: str | Json | None
-    path_contains: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +174,7 @@ class PingCodeSimulator:
         #: Work items by id, in id order; soft-deleted ones stay with ``is_deleted`` set.
         self.items: dict[str, WorkItem] = {i.id: i for i in data.items}
         self._tokens: dict[str, _Token] = {}
-        self._failures: list[_Failure] = []
+        self._failures = FailureQueue()
         self._corrupt_next = False
         self._generation = 0
         self._cache: OrderedDict[tuple[Any, ...], tuple[int, list[WorkItem]]] = OrderedDict()
@@ -221,7 +202,7 @@ class PingCodeSimulator:
         )
         router.router.redirect_slashes = False
         self._router: ASGIApp = router
-        self.app: ASGIApp = _App(self)
+        self.app: ASGIApp = AsgiEntry(self._handle)
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -365,11 +346,9 @@ class PingCodeSimulator:
         429s carry ``x-pc-retry-after`` (``retry_after``, default 60) and code ``100038``;
         a str ``body`` is sent as text/plain, a dict as JSON.
         """
-        if not 400 <= status <= 599:
-            raise ValueError("fail_next takes an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._failures.append(_Failure(status, count, retry_after, body, path_contains))
+        self._failures.add(
+            status, count=count, retry_after=retry_after, body=body, path_contains=path_contains
+        )
 
     def corrupt_next_page(self) -> None:
         """The next non-empty work-item page carries ``state`` as a bare string."""
@@ -467,7 +446,7 @@ class PingCodeSimulator:
             return
         self._requests += 1
         path: str = scope["path"]
-        failure = self._take_failure(path)
+        failure = self._failures.take(path, scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -526,16 +505,7 @@ class PingCodeSimulator:
             {self.retry_after_header: retry_after},
         )
 
-    def _take_failure(self, path: str) -> _Failure | None:
-        for index, failure in enumerate(self._failures):
-            if failure.path_contains is None or failure.path_contains in path:
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    del self._failures[index]
-                return failure
-        return None
-
-    def _failure_response(self, failure: _Failure) -> Response:
+    def _failure_response(self, failure: Failure) -> Response:
         if failure.status == 429 and failure.body is None:
             return self._rate_limited(failure.retry_after or "60")
         headers: dict[str, str] = {}

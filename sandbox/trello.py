@@ -38,7 +38,6 @@ import hmac
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -51,6 +50,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
+from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.trello_data import (
     MILESTONE_LABEL,
     Action,
@@ -303,26 +303,6 @@ def _select(value: str | None, known: Iterable[str], default: str = "all") -> li
 # --------------------------------------------------------------------------------------------
 
 
-class _App:
-    """The ASGI entry point. An object with an async ``__call__`` (not a bound method) so
-    that uvicorn recognises it as ASGI 3 when handed ``sim.app`` directly."""
-
-    def __init__(self, sim: TrelloSimulator) -> None:
-        self._sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._sim._handle(scope, receive, send)
-
-
-@dataclass(slots=True)
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    body: str | Json | None
-    path_contains: str | None
-
-
 _KEEP: Final[Any] = object()
 
 
@@ -368,7 +348,7 @@ class TrelloSimulator:
         self._key = key.encode()
         self._token = token.encode()
         self._requests = 0
-        self._failures: list[_Failure] = []
+        self._failures = FailureQueue()
         self._corrupt_next = False
         self._card_renderers = _card_fields(self)
         self._board_renderers = _board_fields(self)
@@ -390,7 +370,7 @@ class TrelloSimulator:
         )
         router.router.redirect_slashes = False
         self._router: ASGIApp = router
-        self.app: ASGIApp = _App(self)
+        self.app: ASGIApp = AsgiEntry(self._handle)
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -595,11 +575,9 @@ class TrelloSimulator:
         and for 429 Trello's ``{"error": "API_TOKEN_LIMIT_EXCEEDED", ...}`` with the
         ``x-rate-limit-*`` headers (no ``Retry-After`` unless ``retry_after`` is given).
         """
-        if not 400 <= status <= 599:
-            raise ValueError("fail_next takes an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._failures.append(_Failure(status, count, retry_after, body, path_contains))
+        self._failures.add(
+            status, count=count, retry_after=retry_after, body=body, path_contains=path_contains
+        )
 
     def corrupt_next_card(self) -> None:
         """The next response carrying cards has a first card whose ``dateLastActivity`` is not
@@ -705,7 +683,7 @@ class TrelloSimulator:
             return
         self._requests += 1
         path: str = scope["path"]
-        failure = self._take_failure(path)
+        failure = self._failures.take(path, scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -720,16 +698,7 @@ class TrelloSimulator:
         routed = {**scope, "path": path, "raw_path": path.encode()}
         await self._router(routed, receive, send)
 
-    def _take_failure(self, path: str) -> _Failure | None:
-        for index, failure in enumerate(self._failures):
-            if failure.path_contains is None or failure.path_contains in path:
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    del self._failures[index]
-                return failure
-        return None
-
-    def _failure_response(self, failure: _Failure) -> Response:
+    def _failure_response(self, failure: Failure) -> Response:
         headers: dict[str, str] = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = failure.retry_after

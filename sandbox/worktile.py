@@ -43,7 +43,6 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from random import Random
 from typing import Any, Final, Literal, TypeVar
@@ -56,6 +55,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
+from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.worktile_data import (
     Member,
     Project,
@@ -131,26 +131,6 @@ def nginx_page(status: int) -> str:
     )
 
 
-class _App:
-    """The ASGI entry point. An object with an async ``__call__`` (not a bound method) so
-    that uvicorn recognises it as ASGI 3 when handed ``sim.app`` directly."""
-
-    def __init__(self, sim: WorktileSimulator) -> None:
-        self._sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._sim._handle(scope, receive, send)
-
-
-@dataclass(slots=True)
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    body: str | Json | None
-    path_contains: str | None
-
-
 class WorktileSimulator:
     """An in-memory Worktile tenant with seeded sales-enablement data and test controls."""
 
@@ -193,7 +173,7 @@ class WorktileSimulator:
         self._expired_status = 200
         self._requests = 0
         self.token_requests = 0
-        self._failures: list[_Failure] = []
+        self._failures = FailureQueue()
         self._corrupt_next = False
         self._repeat_next = False
 
@@ -210,7 +190,7 @@ class WorktileSimulator:
         )
         router.router.redirect_slashes = False
         self._router: ASGIApp = router
-        self.app: ASGIApp = _App(self)
+        self.app: ASGIApp = AsgiEntry(self._handle)
 
     # -- clock ---------------------------------------------------------------------------
     def clock(self) -> datetime:
@@ -331,11 +311,9 @@ class WorktileSimulator:
         text/html, a dict as JSON. ``Retry-After`` only when given: nothing shows Worktile
         sends it (§11).
         """
-        if not 400 <= status <= 599:
-            raise ValueError("fail_next takes an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._failures.append(_Failure(status, count, retry_after, body, path_contains))
+        self._failures.add(
+            status, count=count, retry_after=retry_after, body=body, path_contains=path_contains
+        )
 
     def corrupt_next_page(self) -> None:
         """The next non-empty task page carries one ``updated_at`` as a string."""
@@ -434,7 +412,7 @@ class WorktileSimulator:
             return
         self._requests += 1
         path: str = scope["path"]
-        failure = self._take_failure(path)
+        failure = self._failures.take(path, scope["method"])
         if failure is not None:
             await self._failure_response(failure)(scope, receive, send)
             return
@@ -445,16 +423,7 @@ class WorktileSimulator:
                 return
         await self._router(scope, receive, send)
 
-    def _take_failure(self, path: str) -> _Failure | None:
-        for index, failure in enumerate(self._failures):
-            if failure.path_contains is None or failure.path_contains in path:
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    del self._failures[index]
-                return failure
-        return None
-
-    def _failure_response(self, failure: _Failure) -> Response:
+    def _failure_response(self, failure: Failure) -> Response:
         headers: dict[str, str] = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = failure.retry_after
