@@ -66,8 +66,7 @@ from sandbox.asana_data import (
     generate_dataset,
 )
 from sandbox.contract import Delivery
-from sandbox.injected import AsgiEntry, Failure, FailureQueue
-from sync.http.client import is_loopback
+from sandbox.server import AsgiEntry, Failure, FailureQueue, run_on_loopback
 
 __all__ = ["AsanaHandle", "AsanaSimulator", "serve"]
 
@@ -1410,20 +1409,9 @@ class AsanaHandle:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8103, items: int = 5000, seed: int = 7) -> None:
-    """Run the simulator under uvicorn; loopback only, since it accepts a demo token."""
-    if not is_loopback(host):
-        raise ValueError(f"the Asana simulator only listens on loopback, not {host!r}")
-    import uvicorn  # imported here so that using the app in tests does not need a server
-
-    simulator = AsanaSimulator(items=items, seed=seed)
     # The app dates its answers by the simulated clock; uvicorn must not add a second Date.
-    uvicorn.run(
-        simulator.app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        date_header=False,
+    run_on_loopback(
+        "Asana", lambda: AsanaSimulator(items=items, seed=seed).app, host, port, date_header=False
     )
 
 

@@ -75,7 +75,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery, Outgoing
-from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.jira_data import (
     ISSUE_TYPES,
     PRIORITIES,
@@ -90,7 +89,7 @@ from sandbox.jira_data import (
     generate_dataset,
     resolution_for,
 )
-from sync.http.client import is_loopback
+from sandbox.server import AsgiEntry, Failure, FailureQueue, run_on_loopback
 
 __all__ = ["JiraSimulator", "serve"]
 
@@ -2357,13 +2356,7 @@ def _decode_token(token: str, fingerprint: int) -> SortKey:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8101, issues: int = 5000, seed: int = 7) -> None:
-    """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not is_loopback(host):
-        raise ValueError(f"the Jira simulator only listens on loopback, not {host!r}")
-    import uvicorn  # imported here so that using the app in tests does not need a server
-
-    simulator = JiraSimulator(issues=issues, seed=seed)
-    uvicorn.run(simulator.app, host=host, port=port, log_level="warning", access_log=False)
+    run_on_loopback("Jira", lambda: JiraSimulator(issues=issues, seed=seed).app, host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -57,7 +57,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
-from sandbox.injected import AsgiEntry, Failure, FailureQueue
 from sandbox.pingcode_data import (
     PRIORITIES,
     STATES,
@@ -70,7 +69,7 @@ from sandbox.pingcode_data import (
     epoch_seconds,
     generate_dataset,
 )
-from sync.http.client import is_loopback
+from sandbox.server import AsgiEntry, Failure, FailureQueue, run_on_loopback
 
 __all__ = ["PingCodeHandle", "PingCodeSimulator", "serve"]
 
@@ -834,13 +833,7 @@ class PingCodeHandle:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8105, items: int = 5000, seed: int = 7) -> None:
-    """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not is_loopback(host):
-        raise ValueError(f"the PingCode simulator only listens on loopback, not {host!r}")
-    import uvicorn  # imported here so that using the app in tests does not need a server
-
-    simulator = PingCodeSimulator(items=items, seed=seed)
-    uvicorn.run(simulator.app, host=host, port=port, log_level="warning", access_log=False)
+    run_on_loopback("PingCode", lambda: PingCodeSimulator(items=items, seed=seed).app, host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

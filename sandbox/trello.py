@@ -50,7 +50,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
-from sandbox.injected import AsgiEntry, Failure, FailureQueue
+from sandbox.server import AsgiEntry, Failure, FailureQueue, run_on_loopback
 from sandbox.trello_data import (
     MILESTONE_LABEL,
     Action,
@@ -61,7 +61,6 @@ from sandbox.trello_data import (
     TList,
     generate_dataset,
 )
-from sync.http.client import is_loopback
 
 __all__ = ["DEMO_KEY", "DEMO_TOKEN", "TrelloHandle", "TrelloSimulator", "serve"]
 
@@ -1090,13 +1089,7 @@ class TrelloHandle:
 def serve(
     host: str = "127.0.0.1", port: int = DEFAULT_PORT, cards: int = 5000, seed: int = 7
 ) -> None:
-    """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not is_loopback(host):
-        raise ValueError(f"the Trello simulator only listens on loopback, not {host!r}")
-    import uvicorn  # imported here so that using the app in tests does not need a server
-
-    simulator = TrelloSimulator(cards=cards, seed=seed)
-    uvicorn.run(simulator.app, host=host, port=port, log_level="warning", access_log=False)
+    run_on_loopback("Trello", lambda: TrelloSimulator(cards=cards, seed=seed).app, host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -55,7 +55,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.contract import Delivery
-from sandbox.injected import AsgiEntry, Failure, FailureQueue
+from sandbox.server import AsgiEntry, Failure, FailureQueue, run_on_loopback
 from sandbox.worktile_data import (
     Member,
     Project,
@@ -65,7 +65,6 @@ from sandbox.worktile_data import (
     generate_dataset,
     object_id,
 )
-from sync.http.client import is_loopback
 
 __all__ = ["WorktileHandle", "WorktileSimulator", "serve"]
 
@@ -685,13 +684,7 @@ class WorktileHandle:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8104, items: int = 5000, seed: int = 7) -> None:
-    """Run the simulator under uvicorn; loopback only, since it accepts a demo credential."""
-    if not is_loopback(host):
-        raise ValueError(f"the Worktile simulator only listens on loopback, not {host!r}")
-    import uvicorn  # imported here so that using the app in tests does not need a server
-
-    simulator = WorktileSimulator(items=items, seed=seed)
-    uvicorn.run(simulator.app, host=host, port=port, log_level="warning", access_log=False)
+    run_on_loopback("Worktile", lambda: WorktileSimulator(items=items, seed=seed).app, host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,5 +1,6 @@
-"""What every simulator shares: its ASGI entry object and the failures a test injects with
-``fail_next`` (each simulator renders them in its vendor's own error shapes)."""
+"""What every simulator shares: serving on loopback, its ASGI entry object, and the
+failures a test injects with ``fail_next`` (each simulator renders them in its vendor's own
+error shapes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sync.http.client import is_loopback
+
+
+def run_on_loopback(
+    vendor: str, app: Callable[[], ASGIApp], host: str, port: int, **uvicorn_options: Any
+) -> None:
+    """Serve a simulator under uvicorn; loopback only, since it accepts a demo credential.
+    ``app`` builds the simulator once the address is known to be allowed."""
+    if not is_loopback(host):
+        raise ValueError(f"the {vendor} simulator only listens on loopback, not {host!r}")
+    import uvicorn  # imported here so that using the apps in tests does not need a server
+
+    uvicorn.run(
+        app(), host=host, port=port, log_level="warning", access_log=False, **uvicorn_options
+    )
 
 
 class AsgiEntry:
