@@ -7,6 +7,7 @@ builds an HTTP client: the :class:`~sync.http.client.VendorClient` it is given d
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,6 +193,13 @@ def raw_of(payload: Any) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload
     raise TypeError(f"not a vendor payload: {type(payload).__name__}")
+
+
+def secrets_match(expected: str, received: str) -> bool:
+    """Constant-time comparison of a signature or token a vendor sent with the one expected.
+    Bytes, not text: ``hmac.compare_digest`` raises on non-ASCII text, which a forger
+    controls, and a forgery must be a counted rejection, never a crash."""
+    return hmac.compare_digest(expected.encode(), received.encode())
 
 
 def vendor_id_of(item: Any) -> str | None:

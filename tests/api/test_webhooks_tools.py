@@ -105,6 +105,22 @@ async def test_a_delivery_without_its_signature_is_refused(rig: Rig) -> None:
     assert inbox_rows(rig.env.sessions) == []
 
 
+async def test_a_signature_or_token_that_is_not_ascii_is_a_counted_rejection(rig: Rig) -> None:
+    """Whatever header or parameter the tool authenticates with, a forger controls its
+    characters: every header of a real delivery set to non-ASCII text is a 401, not a 500."""
+    delivery = rig.delivery(changed(rig))
+    forged = "sha256=é".encode()  # bytes: httpx sends them as they are
+    headers = {
+        k.encode(): forged if k.lower() != "content-type" else v.encode()
+        for k, v in delivery.headers.items()
+    }
+    response = await rig.client.post(
+        f"/webhooks/{rig.connection_id}", content=delivery.body, headers=headers
+    )
+    assert response.status_code == 401
+    assert inbox_rows(rig.env.sessions) == []
+
+
 async def test_a_truncated_delivery_is_never_applied(rig: Rig) -> None:
     delivery = rig.delivery(changed(rig, title="Must not arrive through a truncated body"))
     cut = Delivery(body=delivery.body[: len(delivery.body) // 2], headers=delivery.headers)

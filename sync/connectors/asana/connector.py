@@ -64,6 +64,7 @@ from sync.connectors.base import (
     Cursor,
     Page,
     WebhookRequest,
+    secrets_match,
     validate_items,
 )
 from sync.errors import AccessLost, ContractBroken, InvalidRequest, WebhookRejected
@@ -611,7 +612,7 @@ class AsanaConnector:
         try:
             body = json.loads(request.body)
             canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's depth
             canonical = request.body
         return hashlib.sha256(canonical).hexdigest()
 
@@ -622,7 +623,7 @@ class AsanaConnector:
         if not received:
             raise WebhookRejected("missing X-Hook-Signature header", tool=self.tool)
         expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, received.strip().lower()):
+        if not secrets_match(expected, received.strip().lower()):
             raise WebhookRejected("X-Hook-Signature does not match the body", tool=self.tool)
 
     def parse_webhook(self, request: WebhookRequest) -> list[ChangeNotice]:

@@ -21,6 +21,7 @@ from sync.connectors.base import (
     Cursor,
     Page,
     WebhookRequest,
+    secrets_match,
     validate_items,
 )
 from sync.connectors.jira import auth
@@ -399,7 +400,7 @@ class JiraConnector:
         if digest is None:
             raise WebhookRejected(f"unsupported X-Hub-Signature method {method!r}", tool=self.tool)
         expected = hmac.new(secret.encode(), request.body, digest).hexdigest()
-        if not hmac.compare_digest(expected, received.strip().lower()):
+        if not secrets_match(expected, received.strip().lower()):
             raise WebhookRejected("X-Hub-Signature does not match the body", tool=self.tool)
 
     def _verify_jwt(self, token: str, secret: str, now: datetime | None) -> None:

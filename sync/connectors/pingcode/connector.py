@@ -46,6 +46,7 @@ from sync.connectors.base import (
     Cursor,
     Page,
     WebhookRequest,
+    secrets_match,
     validate_items,
 )
 from sync.connectors.pingcode import auth
@@ -430,7 +431,7 @@ class PingCodeConnector:
                 f"missing webhook token ({header} header or {param!r} query parameter)",
                 tool=self.tool,
             )
-        if not hmac.compare_digest(supplied.strip().encode(), secret.encode()):
+        if not secrets_match(secret, supplied.strip()):
             raise WebhookRejected("webhook token does not match", tool=self.tool)
 
     def _verify_signature(self, request: WebhookRequest, secret: str) -> None:
@@ -440,7 +441,7 @@ class PingCodeConnector:
             raise WebhookRejected(f"missing {header} header", tool=self.tool)
         received = received.strip().lower().removeprefix("sha256=")
         expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, received):
+        if not secrets_match(expected, received):
             raise WebhookRejected(f"{header} does not match the body", tool=self.tool)
 
     def parse_webhook(self, request: WebhookRequest) -> list[ChangeNotice]:

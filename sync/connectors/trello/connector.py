@@ -63,6 +63,7 @@ from sync.connectors.base import (
     Cursor,
     Page,
     WebhookRequest,
+    secrets_match,
     validate_items,
 )
 from sync.connectors.trello import auth
@@ -706,7 +707,7 @@ class TrelloConnector:
             )
         mac = hmac.new(secret.encode(), request.body + request.url.encode(), hashlib.sha1)
         expected = base64.b64encode(mac.digest()).decode()
-        if not hmac.compare_digest(expected.encode(), received.strip().encode()):
+        if not secrets_match(expected, received.strip()):
             raise WebhookRejected(
                 "X-Trello-Webhook does not match the body and callback URL", tool=self.tool
             )
@@ -736,7 +737,7 @@ class TrelloConnector:
         retries failed deliveries and documents no delivery id of its own."""
         try:
             body = json.loads(request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's depth
             return None
         action = body.get("action") if isinstance(body, dict) else None
         value = action.get("id") if isinstance(action, dict) else None

@@ -56,6 +56,7 @@ from sync.connectors.base import (
     Cursor,
     Page,
     WebhookRequest,
+    secrets_match,
     validate_items,
 )
 from sync.connectors.worktile import auth
@@ -437,7 +438,7 @@ class WorktileConnector:
                 "parameter",
                 tool=self.tool,
             )
-        if not hmac.compare_digest(offered.encode(), secret.encode()):
+        if not secrets_match(secret, offered):
             raise WebhookRejected("the webhook token does not match", tool=self.tool)
 
     def _verify_signature(self, request: WebhookRequest, secret: str) -> None:
@@ -448,7 +449,7 @@ class WorktileConnector:
                 f"missing {self.webhook_signature_header}: sha256=<hex> header", tool=self.tool
             )
         expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, received.strip().lower()):
+        if not secrets_match(expected, received.strip().lower()):
             raise WebhookRejected(
                 f"{self.webhook_signature_header} does not match the body", tool=self.tool
             )
