@@ -11,7 +11,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
+from pydantic import Field
 
 from sync.errors import InvalidRequest
 from sync.model import StatusCategory, Tool
@@ -20,14 +21,27 @@ from sync.store.queries import ItemFilters, RecordFilters
 E = TypeVar("E", bound=StrEnum)
 
 
+#: Row ids are 64-bit on both databases: a larger number is the client's mistake (a 422),
+#: not the driver's overflow (a 500).
+MAX_ID = 2**63 - 1
+#: A row id in a path (``/v1/goals/{goal_id}``) or a request body.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
+BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 def split_values(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def is_id(text: str) -> bool:
+    """A row id as text; ``isdigit`` alone accepts "²" and other digits ``int`` refuses."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
 
 
 def id_values(values: list[str] | None, field: str) -> list[int]:
     result = []
     for part in split_values(values):
-        if not part.isdigit():
+        if not is_id(part):
             raise InvalidRequest(f"{field}: {part!r} is not a numeric id", field=field)
         result.append(int(part))
     return result
@@ -94,8 +108,8 @@ class ItemQuery(CommonFilters):
             tools=base.tools,
             project_ids=base.project_ids,
             status_categories=enum_values(self.status_category, StatusCategory, "status_category"),
-            assignee_ids=[int(p) for p in people if p.isdigit()],
-            assignee_emails=[p for p in people if not p.isdigit()],
+            assignee_ids=[int(p) for p in people if is_id(p)],
+            assignee_emails=[p for p in people if not is_id(p)],
             milestone_ids=id_values(self.milestone, "milestone"),
             due_before=base.due_before,
             due_after=base.due_after,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from api.admin.schemas import ConnectionIn, ConnectionOut, SyncRunOut
 from api.auth import require
 from api.deps import get_services, get_session
+from api.filters import IdPath
 from api.services import Services
 from sync.engine.connections import add_connection
 from sync.engine.runner import execute_run, prepare_run
@@ -50,14 +51,14 @@ def list_connections(session: Annotated[Session, Depends(get_session)]) -> list[
 
 @router.get("/connections/{connection_id}", response_model=ConnectionOut)
 def get_connection(
-    connection_id: int, session: Annotated[Session, Depends(get_session)]
+    connection_id: IdPath, session: Annotated[Session, Depends(get_session)]
 ) -> ConnectionOut:
     return ConnectionOut.model_validate(connection_store.get_connection(session, connection_id))
 
 
 @router.post("/connections/{connection_id}/sync", response_model=SyncRunOut, status_code=202)
 def trigger_sync(
-    connection_id: int,
+    connection_id: IdPath,
     background: BackgroundTasks,
     session: Annotated[Session, Depends(get_session)],
     services: Annotated[Services, Depends(get_services)],

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.deps import get_services, get_session
-from api.filters import enum_values, id_values
+from api.filters import IdPath, enum_values, id_values
 from api.listing import decode_cursor, encode_cursor
 from api.services import Services
 from api.webhooks.router import receiver_for, receiver_url
@@ -44,7 +44,7 @@ router = APIRouter(
     summary="Register the receiver with the tool, or get the steps to paste it by hand",
 )
 async def register(
-    connection_id: int,
+    connection_id: IdPath,
     request: Request,
     services: Annotated[Services, Depends(get_services)],
     body: RegisterIn | None = None,
@@ -54,7 +54,8 @@ async def register(
     valid 30 days and refreshed by the worker; needs the app's `client_secret` credential).
     Jira admin webhooks (Basic credentials), Worktile and PingCode are configured in the
     tool: the answer has the URL, a new secret (shown once) and the steps."""
-    callback = (body.callback_url if body else None) or receiver_url(request, connection_id)
+    given = body.callback_url if body else None
+    callback = str(given) if given is not None else receiver_url(request, connection_id)
     result = await register_webhooks(
         services.sync, connection_id, callback_url=callback, receiver=receiver_for(request)
     )
@@ -81,7 +82,7 @@ async def register(
     summary="Extend every live registration that expires (Jira dynamic webhooks) now",
 )
 async def refresh(
-    connection_id: int,
+    connection_id: IdPath,
     request: Request,
     services: Annotated[Services, Depends(get_services)],
 ) -> RefreshResultOut:
@@ -106,7 +107,7 @@ async def refresh(
     summary="Registrations with their state, and what the inbox holds for the connection",
 )
 def webhook_status(
-    connection_id: int,
+    connection_id: IdPath,
     request: Request,
     session: Annotated[Session, Depends(get_session)],
 ) -> WebhookStatusOut:
@@ -171,7 +172,7 @@ def list_inbox(
     summary="Try a dead letter again now, with a fresh count of attempts",
 )
 def retry_delivery(
-    delivery_id: int,
+    delivery_id: IdPath,
     request: Request,
     session: Annotated[Session, Depends(get_session)],
     services: Annotated[Services, Depends(get_services)],

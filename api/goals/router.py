@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.deps import get_services, get_session, in_session
-from api.filters import enum_values, split_values
+from api.filters import MAX_ID, IdPath, enum_values, split_values
 from api.goals.schemas import (
     CSV_GOAL_COLUMNS,
     CSV_ROLLUP_COLUMNS,
@@ -82,7 +82,9 @@ def list_goals(
     status: Annotated[list[str] | None, Query(description="draft, active, ...")] = None,
     metric: Annotated[list[str] | None, Query()] = None,
     owner: Annotated[str | None, Query()] = None,
-    parent: Annotated[int | None, Query(description="children of this goal")] = None,
+    parent: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="children of this goal")
+    ] = None,
     include: Annotated[list[str] | None, Query(description="rollup")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query()] = None,
@@ -142,7 +144,7 @@ def snapshot_goals(session: SessionDep, services: ServicesDep) -> SnapshotsOut:
 
 @router.get("/{goal_id}", response_model=GoalOut, dependencies=READ, summary="One goal")
 async def get_goal(
-    goal_id: int,
+    goal_id: IdPath,
     services: ServicesDep,
     include: Annotated[list[str] | None, Query(description="rollup")] = None,
 ) -> GoalOut:
@@ -161,7 +163,7 @@ async def get_goal(
 
 @router.patch("/{goal_id}", response_model=GoalOut, dependencies=WRITE, summary="Change a goal")
 def update_goal(
-    goal_id: int, body: GoalPatch, session: SessionDep, services: ServicesDep
+    goal_id: IdPath, body: GoalPatch, session: SessionDep, services: ServicesDep
 ) -> GoalOut:
     goal = definitions.update_goal(
         session, goal_id, body.changes(), body.drafts(), now=services.clock()
@@ -171,7 +173,7 @@ def update_goal(
 
 
 @router.delete("/{goal_id}", status_code=204, dependencies=WRITE, summary="Delete a goal")
-def delete_goal(goal_id: int, session: SessionDep) -> Response:
+def delete_goal(goal_id: IdPath, session: SessionDep) -> Response:
     definitions.delete_goal(session, goal_id)
     session.commit()
     return Response(status_code=204)
@@ -185,7 +187,7 @@ def delete_goal(goal_id: int, session: SessionDep) -> Response:
     summary="Record a value of a numeric goal",
 )
 def add_measurement(
-    goal_id: int, body: MeasurementIn, session: SessionDep, services: ServicesDep
+    goal_id: IdPath, body: MeasurementIn, session: SessionDep, services: ServicesDep
 ) -> MeasurementOut:
     row = definitions.record_measurement(
         session,
@@ -207,7 +209,7 @@ def add_measurement(
     summary="A numeric goal's latest measurements, oldest first",
 )
 def list_measurements(
-    goal_id: int,
+    goal_id: IdPath,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[MeasurementOut]:
@@ -221,7 +223,7 @@ def list_measurements(
     dependencies=READ,
     summary="Is the goal SMART? A verdict and actionable reasons per letter",
 )
-def get_smart(goal_id: int, session: SessionDep, services: ServicesDep) -> SmartOut:
+def get_smart(goal_id: IdPath, session: SessionDep, services: ServicesDep) -> SmartOut:
     report = smart_report(session, goal_id, now=services.clock())
     return SmartOut.model_validate(report, from_attributes=True)
 
@@ -233,7 +235,7 @@ def get_smart(goal_id: int, session: SessionDep, services: ServicesDep) -> Smart
     summary="Where the goal stands, against plan, with provenance; as_of: as reported then",
 )
 async def get_rollup(
-    goal_id: int,
+    goal_id: IdPath,
     services: ServicesDep,
     as_of: Annotated[
         date | None, Query(description="the snapshot of this day (or the latest before it)")
@@ -255,7 +257,7 @@ async def get_rollup(
     summary="Monte Carlo completion dates (p50, p85) and the pace needed",
 )
 def get_forecast(
-    goal_id: int,
+    goal_id: IdPath,
     session: SessionDep,
     services: ServicesDep,
     window_days: WindowDays = 28,
@@ -274,7 +276,7 @@ def get_forecast(
     summary="Burn-up series with a scope line, from daily snapshots",
 )
 def get_history(
-    goal_id: int,
+    goal_id: IdPath,
     session: SessionDep,
     services: ServicesDep,
     from_: Annotated[date | None, Query(alias="from", description="default: 90 days back")] = None,

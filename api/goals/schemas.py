@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.filters import BodyId
 from insights.goals.definitions import SelectorDraft
 from insights.goals.model import GoalDef, GoalStatus, Metric, ProgressFrom
 from sync.errors import InvalidRequest
@@ -21,10 +22,10 @@ class SelectorIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    connection_id: int | None = None
-    project_id: int | None = None
-    milestone_id: int | None = None
-    assignee_id: int | None = None
+    connection_id: BodyId | None = None
+    project_id: BodyId | None = None
+    milestone_id: BodyId | None = None
+    assignee_id: BodyId | None = None
     assignee_email: str | None = Field(default=None, description="instead of assignee_id")
     labels: list[str] = Field(default_factory=list, description="the item carries all of them")
     item_types: list[str] = Field(
@@ -77,7 +78,7 @@ class GoalIn(BaseModel):
     )
     start_date: date | None = None
     due_date: date | None = None
-    parent_id: int | None = None
+    parent_id: BodyId | None = None
     weight: float = Field(default=1.0, gt=0, description="weight in the parent's rollup")
     relevance: str | None = Field(default=None, description="why this goal matters")
     status: GoalStatus = GoalStatus.DRAFT
@@ -114,7 +115,7 @@ class GoalPatch(BaseModel):
     target: float | None = None
     start_date: date | None = None
     due_date: date | None = None
-    parent_id: int | None = None
+    parent_id: BodyId | None = None
     weight: float | None = Field(default=None, gt=0)
     relevance: str | None = None
     status: GoalStatus | None = None

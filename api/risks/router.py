@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.deps import get_services, get_session
-from api.filters import id_values, split_values
+from api.filters import IdPath, id_values, split_values
 from api.listing import Format, csv_response, decode_cursor, encode_cursor, wants_csv
 from api.risks.schemas import (
     RISK_CSV_COLUMNS,
@@ -278,7 +278,7 @@ def create_risk(body: RiskIn, ctx: Ctx) -> RiskOut:
     dependencies=READ,
     summary="One risk, and whether the signal it came from still fires",
 )
-def get_risk(risk_id: int, ctx: Ctx) -> RiskOut:
+def get_risk(risk_id: IdPath, ctx: Ctx) -> RiskOut:
     view = register.load_risk(
         ctx.session,
         risk_id,
@@ -296,7 +296,7 @@ def get_risk(risk_id: int, ctx: Ctx) -> RiskOut:
     dependencies=WRITE,
     summary="Change a risk; every change is kept in its history",
 )
-def update_risk(risk_id: int, body: RiskPatch, ctx: Ctx) -> RiskOut:
+def update_risk(risk_id: IdPath, body: RiskPatch, ctx: Ctx) -> RiskOut:
     links = None
     if "links" in body.model_fields_set:
         links = [(link.target_type.value, link.target_id) for link in body.links or []]
@@ -320,7 +320,7 @@ def update_risk(risk_id: int, body: RiskPatch, ctx: Ctx) -> RiskOut:
     dependencies=READ,
     summary="Every change to a risk: who, when, what (oldest first)",
 )
-def get_history(risk_id: int, ctx: Ctx) -> HistoryOut:
+def get_history(risk_id: IdPath, ctx: Ctx) -> HistoryOut:
     rows = register.risk_history(ctx.session, risk_id)
     return HistoryOut.model_validate({"risk_id": risk_id, "data": rows}, from_attributes=True)
 
@@ -332,7 +332,7 @@ def get_history(risk_id: int, ctx: Ctx) -> HistoryOut:
     dependencies=READ,
     summary="A goal's register entries and live signals, with its rollup status",
 )
-def get_goal_risks(goal_id: int, ctx: Ctx) -> GoalRisksOut:
+def get_goal_risks(goal_id: IdPath, ctx: Ctx) -> GoalRisksOut:
     view = goal_view.goal_risks(
         ctx.session, goal_id, now=ctx.now, settings=ctx.settings, goal_facts=ctx.goals
     )
@@ -356,7 +356,7 @@ def get_goal_risks(goal_id: int, ctx: Ctx) -> GoalRisksOut:
     dependencies=READ,
     summary="The signal thresholds in force for a goal, and its overrides",
 )
-def get_goal_thresholds(goal_id: int, ctx: Ctx) -> GoalThresholdsOut:
+def get_goal_thresholds(goal_id: IdPath, ctx: Ctx) -> GoalThresholdsOut:
     found = goal_view.thresholds_of(
         ctx.session, goal_id, settings=ctx.settings, goal_facts=ctx.goals
     )
@@ -369,7 +369,7 @@ def get_goal_thresholds(goal_id: int, ctx: Ctx) -> GoalThresholdsOut:
     dependencies=WRITE,
     summary="Override signal thresholds for a goal (null: follow the global setting)",
 )
-def put_goal_thresholds(goal_id: int, body: ThresholdsIn, ctx: Ctx) -> GoalThresholdsOut:
+def put_goal_thresholds(goal_id: IdPath, body: ThresholdsIn, ctx: Ctx) -> GoalThresholdsOut:
     found = goal_view.set_thresholds(
         ctx.session,
         goal_id,

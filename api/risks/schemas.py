@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.filters import BodyId
 from insights.risks.live import AssessedSignal
 from insights.risks.register import Response, RiskStatus, Roam, TargetType
 from insights.risks.signals import Ref
@@ -159,7 +160,7 @@ class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: BodyId
 
 
 class RiskFields(BaseModel):
@@ -228,7 +229,7 @@ class PromoteIn(RiskFields):
     #: The key of a signal firing now (GET /v1/risks/signals).
     signal_key: str = Field(min_length=1, max_length=160)
     #: Judge the signal by this goal's thresholds (as its goal view does) and link the goal.
-    goal_id: int | None = Field(default=None, ge=1)
+    goal_id: BodyId | None = None
     #: Links besides those of the signal.
     links: list[LinkIn] = Field(default_factory=list)
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import services_of
+from api.filters import IdPath
 from api.webhooks.schemas import DeliveryReceipt
 from sync.connectors.base import WebhookRequest
 from sync.engine.webhooks import ReceiptStatus, WebhookReceiver
@@ -62,7 +63,7 @@ def _delivered_to(request: Request) -> str:
 
 async def _raw_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body is over the {limit}-byte limit")
     body = bytearray()
     async for chunk in request.stream():
@@ -77,7 +78,7 @@ async def _raw_body(request: Request, limit: int) -> bytes:
     summary="Probe a receiver (Trello sends HEAD before creating a webhook)",
     responses={404: {"description": "no such connection"}},
 )
-async def probe(connection_id: int, request: Request) -> Response:
+async def probe(connection_id: IdPath, request: Request) -> Response:
     known = await run_in_threadpool(receiver_for(request).known, connection_id)
     return Response(status_code=200 if known else 404)
 
@@ -93,7 +94,7 @@ async def probe(connection_id: int, request: Request) -> Response:
         413: {"description": "body over the size limit"},
     },
 )
-async def receive(connection_id: int, request: Request) -> Response:
+async def receive(connection_id: IdPath, request: Request) -> Response:
     body = await _raw_body(request, worker_settings(request).max_body_bytes)
     delivery = WebhookRequest(body=body, headers=dict(request.headers), url=_delivered_to(request))
     receipt = await run_in_threadpool(receiver_for(request).receive, connection_id, delivery)

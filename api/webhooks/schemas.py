@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 
 class DeliveryReceipt(BaseModel):
@@ -18,7 +18,7 @@ class DeliveryReceipt(BaseModel):
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    callback_url: str | None = Field(
+    callback_url: AnyHttpUrl | None = Field(
         default=None,
         description="public receiver URL; defaults to PMBRIDGE_WORKER_PUBLIC_URL (else this "
         "server's URL) + /webhooks/{id}",

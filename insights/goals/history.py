@@ -143,7 +143,8 @@ def history(
 ) -> Burnup:
     goal = store.get_goal(session, goal_id)
     end = end or now.date()
-    start = start or end - DEFAULT_SPAN
+    # Clamped: a "to" within the span of the calendar's first day has no earlier default.
+    start = start or (end - DEFAULT_SPAN if end - date.min >= DEFAULT_SPAN else date.min)
     if start > end:
         raise InvalidRequest(
             f"from {start.isoformat()} is after to {end.isoformat()}", field="from"
