@@ -60,6 +60,16 @@ def _written(session: Session, goal: GoalDef, services: Services) -> GoalOut:
     return GoalOut.of(goal, smart=smart)
 
 
+def _includes(include: list[str] | None) -> set[str]:
+    """What ``include`` asks for; only ``rollup`` exists, anything else is a 422."""
+    extras = set(split_values(include))
+    if extras - {"rollup"}:
+        raise InvalidRequest(
+            f"include: {sorted(extras - {'rollup'})} unknown; only rollup", field="include"
+        )
+    return extras
+
+
 @router.post(
     "", response_model=GoalOut, status_code=201, dependencies=WRITE, summary="Create a goal"
 )
@@ -90,11 +100,7 @@ def list_goals(
     cursor: Annotated[str | None, Query()] = None,
     format_: Annotated[Format | None, Query(alias="format")] = None,
 ) -> GoalPage | Response:
-    extras = set(split_values(include))
-    if extras - {"rollup"}:
-        raise InvalidRequest(
-            f"include: {sorted(extras - {'rollup'})} unknown; only rollup", field="include"
-        )
+    extras = _includes(include)
     size = min(limit or services.settings.api_page_default, services.settings.api_page_max)
     filters = GoalFilters(
         statuses=enum_values(status, GoalStatus, "status"),
@@ -148,7 +154,7 @@ async def get_goal(
     services: ServicesDep,
     include: Annotated[list[str] | None, Query(description="rollup")] = None,
 ) -> GoalOut:
-    with_rollup = "rollup" in split_values(include)
+    with_rollup = "rollup" in _includes(include)
 
     def view(session: Session) -> GoalOut:
         goal = definitions.load_goal(session, goal_id)

@@ -102,3 +102,14 @@ async def test_a_callback_that_is_not_an_http_url_registers_nothing(
     assert response.status_code == 422
     with services.sessions() as session:
         assert inbox.list_registrations(session, connection_id) == []
+
+
+async def test_one_goal_refuses_an_unknown_include_as_the_list_does(
+    client: httpx.AsyncClient, all_headers: dict[str, str]
+) -> None:
+    body = {"title": "x", "metric": "items_done", "baseline": 0, "target": 1}
+    goal = (await client.post("/v1/goals", json=body, headers=all_headers)).json()
+    for path in (f"/v1/goals/{goal['id']}?include=bogus", "/v1/goals?include=bogus"):
+        response = await client.get(path, headers=all_headers)
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "include"
