@@ -28,6 +28,12 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="pmbridge", version="0.1.0", description=DESCRIPTION)
     app.state.services = services
     errors.install(app)
+    # Webhook receivers first: they take the most requests, vendors time them, and FastAPI
+    # tries the routes in order (an included router's routes one by one, whatever its
+    # prefix). Their paths overlap no other router's. Vendor-signed, no API key.
+    from api.webhooks.router import router as webhooks_router
+
+    app.include_router(webhooks_router)
     app.include_router(items_router)
     app.include_router(progress_router)
     from api.goals.router import router as goals_router  # SMART goals
@@ -37,11 +43,8 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(risks_router)
     app.include_router(admin_router)
-    # Webhook receivers (vendor-signed, no API key) and their admin views.
     from api.admin.webhooks_router import router as admin_webhooks_router
-    from api.webhooks.router import router as webhooks_router
 
-    app.include_router(webhooks_router)
     app.include_router(admin_webhooks_router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")

@@ -53,7 +53,7 @@ from sync.model import ConnectionState, Resource, Tool
 from sync.store import connections as connection_store
 from sync.store import inbox, records
 from sync.store.crypto import SecretBox
-from sync.store.database import unit_of_work
+from sync.store.database import engine_of, unit_of_work
 from sync.store.inbox import Claimed, RegistrationState
 from sync.store.inbox_tables import WebhookRegistration
 from sync.store.leases import LeaseLost
@@ -152,6 +152,7 @@ class WebhookReceiver:
         cache_seconds: float = 5.0,
     ) -> None:
         self.sessions = sessions
+        self._engine = engine_of(sessions)
         self.box = box
         self.clock = clock
         self.monotonic = monotonic
@@ -208,9 +209,9 @@ class WebhookReceiver:
             request = dataclasses.replace(request, received_at=self.clock())
         self._verify(receiver, request, keys)
         key = dedup_key(receiver.tool, receiver.connector, request)
-        with unit_of_work(self.sessions) as session:
+        with self._engine.begin() as connection:
             delivery_id, new = inbox.insert_if_new(
-                session,
+                connection,
                 connection_id=connection_id,
                 dedup_key=key,
                 body=request.body,
