@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
@@ -253,9 +254,15 @@ def open_client(
     )
 
 
+@functools.cache
+def _code_version() -> str:
+    # Reading the installed metadata takes half a millisecond; webhook batches ask often.
+    return version("pmbridge")
+
+
 def mapping_fingerprint(vocabulary: Vocabulary) -> str:
     """Names the mapping in force: the vocabulary and the code that applies it."""
-    text = f"{version('pmbridge')}|{vocabulary!r}"
+    text = f"{_code_version()}|{vocabulary!r}"
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

@@ -195,7 +195,10 @@ class Worker:
         self.lease = timedelta(seconds=self.settings.lease_seconds)
         self.backoff = backoff_of(self.settings)
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Wakes the claiming loop: a delivery for a connection no task holds, or a stop.
         self._signal = _Signal()
+        #: Wakes the task holding a connection: a delivery for it arrived.
+        self._held: dict[int, _Signal] = {}
         self._stopping = False
         self._stop = threading.Event()
         self._next_snapshot: datetime | None = None
@@ -205,12 +208,25 @@ class Worker:
         self.pool = ConnectorPool(ttl=300.0)
 
     # -- control, from any thread -----------------------------------------------------------
-    def wake(self, *_args: Any) -> None:
+    def wake(self, connection_id: int | None = None) -> None:
+        """A delivery arrived for ``connection_id`` (None: look at everything)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._signal.fire)
+            loop.call_soon_threadsafe(self._woken, connection_id)
+
+    def _woken(self, connection_id: int | None) -> None:
+        # A connection already held only needs its own task woken: claiming again (two
+        # statements) for every delivery of a busy connection was a fifth of the worker's time.
+        held = self._held.get(connection_id) if connection_id is not None else None
+        if held is not None:
+            held.fire()
+            return
+        self._signal.fire()
+        if connection_id is None:
+            for signal in self._held.values():
+                signal.fire()
 
     def stop(self) -> None:
         self._stop.set()
@@ -329,6 +345,7 @@ class Worker:
     async def _work_on(self, connection_id: int, report: TickReport) -> None:
         """Everything due for one leased connection, then the lease goes back."""
         report.connections.append(connection_id)
+        arrived = self._held[connection_id] = _Signal()
         lost = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(connection_id, lost))
         sync_task: asyncio.Task[None] | None = None
@@ -337,8 +354,14 @@ class Worker:
             await self._refresh_webhooks(connection_id)
             lingered = False
             while not self._stopping and not lost.is_set():
-                if await self._drain_batch(connection_id, report, lost):
+                claimed = await self._drain_batch(connection_id, report, lost)
+                if claimed:
                     lingered = False
+                    if claimed < self.settings.batch_size:
+                        # Deliveries are still arriving: let the next ones gather for a
+                        # moment, so a steady stream is applied in batches (one claim,
+                        # one fetch, one commit each) rather than one delivery at a time.
+                        await asyncio.sleep(self.settings.batch_window_seconds)
                     continue
                 if sync_task is None or sync_task.done():
                     if lingered or self.settings.linger_seconds <= 0:
@@ -346,14 +369,17 @@ class Worker:
                     # Deliveries often come in bursts: stay a moment rather than release
                     # the connection and claim it again for the next one.
                     lingered = True
-                    if await self._signal.wait(self.settings.linger_seconds):
+                    if await arrived.wait(self.settings.linger_seconds):
                         lingered = False
                         await asyncio.sleep(self.settings.batch_window_seconds)
                     continue
-                await self._signal.wait(self.settings.poll_seconds, sync_task)
+                await arrived.wait(self.settings.poll_seconds, sync_task)
             if sync_task is not None:
                 await self._finish(sync_task)
         finally:
+            del self._held[connection_id]
+            if arrived.pending:  # arrived after the last look: the claiming loop takes it
+                self._signal.fire()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -432,16 +458,17 @@ class Worker:
 
     async def _drain_batch(
         self, connection_id: int, report: TickReport, lost: asyncio.Event
-    ) -> bool:
-        """Claim and apply one batch of the connection's deliveries; False when none is due
-        (or the connection must not be worked on now)."""
+    ) -> int:
+        """Claim and apply one batch of the connection's deliveries: how many it claimed, or
+        0 when none is due, the connection must not be worked on now, or the batch failed
+        (the rest then wait for their backoff, not a busy loop)."""
         if not self._may_work(connection_id):
-            return False
+            return 0
         now = self.env.clock()
         with unit_of_work(self.env.sessions) as session:
             if not leases.holds(session, connection_id, owner=self.owner, now=now):
                 lost.set()
-                return False
+                return 0
             claimed = inbox.claim(
                 session,
                 connection_id,
@@ -451,7 +478,7 @@ class Worker:
                 limit=self.settings.batch_size,
             )
         if not claimed:
-            return False
+            return 0
         outcome = await apply_deliveries(
             self.env,
             connection_id,
@@ -467,9 +494,8 @@ class Worker:
         report.released += len(outcome.released)
         if outcome.lease_lost:
             lost.set()
-            return False
-        # Deliveries failed or handed back: the rest wait for their backoff, not a busy loop.
-        return not (outcome.released or outcome.retried)
+            return 0
+        return 0 if outcome.released or outcome.retried else len(claimed)
 
     # -- scheduled syncs --------------------------------------------------------------------
     def _start_scheduled(

@@ -263,6 +263,50 @@ async def eventually(check: Any, seconds: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def titles(db: sessionmaker[Session], connection_id: int) -> dict[str, str]:
+    with db() as session:
+        return dict(
+            session.execute(
+                select(t.WorkItem.vendor_id, t.WorkItem.title).where(
+                    t.WorkItem.connection_id == connection_id
+                )
+            ).all()
+        )
+
+
+async def test_a_delivery_for_a_held_connection_wakes_its_task_without_claiming_again(
+    env: SyncEnvironment, clock: FakeClock, jira: JiraHandle, db: sessionmaker[Session]
+) -> None:
+    connection_id = add_webhook_connection(env, jira, Tool.JIRA)
+    # Nothing but a wake-up can get a delivery applied within the test's time.
+    worker = Worker(env, quiet_settings(poll_seconds=30, linger_seconds=30), owner="w")
+    claims: list[tuple[int, ...]] = []
+    claim = worker._claim
+
+    def counted(limit: int, exclude: tuple[int, ...]) -> list[int]:
+        claims.append(exclude)
+        return claim(limit, exclude)
+
+    worker._claim = counted  # type: ignore[method-assign]
+    running = asyncio.create_task(worker.run())
+    receiver = WebhookReceiver(db, env.box, clock=clock)
+    # The first look claims the connection (its webhook registrations are due a look) and
+    # its task stays, lingering for deliveries.
+    await eventually(lambda: connection_id in worker._held)
+
+    for n, issue in enumerate(jira.work_item_ids()[:3]):
+        jira.touch_item(issue, title=f"pushed {n}")
+        delivery = jira_delivery(issue)
+        receiver.receive(connection_id, WebhookRequest(delivery.body, delivery.headers))
+        worker.wake(connection_id)
+        await eventually(lambda i=issue, n=n: titles(db, connection_id).get(i) == f"pushed {n}")
+
+    # Each delivery woke the task holding the connection; none cost another claiming pass.
+    assert claims == [()]
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+
+
 async def test_a_running_worker_applies_deliveries_while_a_long_sync_is_in_progress(
     db: sessionmaker[Session], box: SecretBox, clock: FakeClock, sleep: FakeSleep
 ) -> None:
