@@ -15,9 +15,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, LargeBinary, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from sync.errors import Conflict, NotFound
@@ -118,6 +131,90 @@ def insert_if_new(
     return int(existing), False
 
 
+#: The hot statements of the worker's loop, built once: an ORM-enabled UPDATE, or a
+#: statement built per call, cost more in SQLAlchemy's bookkeeping (cache keys, ORM
+#: bulk-update set-up) than the database took to run it.
+_INBOX = cast(Table, WebhookDelivery.__table__)
+_NOW = bindparam("now", type_=UtcDateTime())
+_HELD = and_(
+    _INBOX.c.id.in_(bindparam("ids", expanding=True)),
+    _INBOX.c.lease_owner == bindparam("owner"),
+    _INBOX.c.state == DeliveryState.PROCESSING.value,
+)
+_RELEASED = {"lease_owner": None, "lease_until": None}
+
+
+def _claim_statement(*, skip_locked: bool) -> Any:
+    """One UPDATE ... RETURNING: lease the due rows and read what applying them needs."""
+    due = (
+        select(_INBOX.c.id)
+        .where(_INBOX.c.connection_id == bindparam("of_connection"), due_delivery(_NOW))
+        .order_by(_INBOX.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if skip_locked:  # PostgreSQL: workers pass each other's locked rows by
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(_INBOX)
+        .where(_INBOX.c.id.in_(due.scalar_subquery()))
+        .values(
+            state=DeliveryState.PROCESSING.value,
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("until", type_=UtcDateTime()),
+            attempts=_INBOX.c.attempts + 1,
+        )
+        .returning(
+            _INBOX.c.id,
+            _INBOX.c.connection_id,
+            _INBOX.c.body,
+            _INBOX.c.headers,
+            _INBOX.c.attempts,
+            _INBOX.c.received_at,
+        )
+    )
+
+
+_CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(skip_locked=True)}
+_COMPLETE = (
+    update(_INBOX)
+    .where(_HELD)
+    .values(
+        state=DeliveryState.DONE.value,
+        applied_at=_NOW,
+        notices=bindparam("notices", type_=Integer()),
+        last_error=None,
+        **_RELEASED,
+    )
+)
+_RETRY_LATER = (
+    update(_INBOX)
+    .where(_HELD)
+    .values(
+        state=DeliveryState.PENDING.value,
+        available_at=bindparam("retry_at", type_=UtcDateTime()),
+        last_error=bindparam("error", type_=Text()),
+        **_RELEASED,
+    )
+)
+_BURY = (
+    update(_INBOX)
+    .where(_HELD)
+    .values(
+        state=DeliveryState.DEAD.value, last_error=bindparam("error", type_=Text()), **_RELEASED
+    )
+)
+_HAND_BACK = (
+    update(_INBOX)
+    .where(_HELD)
+    .values(
+        state=DeliveryState.PENDING.value,
+        available_at=_NOW,
+        attempts=_INBOX.c.attempts - 1,
+        **_RELEASED,
+    )
+)
+
+
 def claim(
     session: Session,
     connection_id: int,
@@ -129,46 +226,31 @@ def claim(
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries of one connection, oldest first; each claim counts
     as an attempt (a delivery that kills its workers ends as a dead letter too)."""
-    query = (
-        select(WebhookDelivery.id)
-        .where(WebhookDelivery.connection_id == connection_id, due_delivery(now))
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if not ids:
-        return []
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(ids))
-        .values(
-            state=DeliveryState.PROCESSING.value,
-            lease_owner=owner,
-            lease_until=now + lease,
-            attempts=WebhookDelivery.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    statement = _CLAIM[session.get_bind().dialect.name == "postgresql"]
     rows = session.execute(
-        select(
-            WebhookDelivery.id,
-            WebhookDelivery.connection_id,
-            WebhookDelivery.body,
-            WebhookDelivery.headers,
-            WebhookDelivery.attempts,
-            WebhookDelivery.received_at,
-        )
-        .where(WebhookDelivery.id.in_(ids))
-        .order_by(WebhookDelivery.id)
+        statement,
+        {
+            "of_connection": connection_id,
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "until": now + lease,
+        },
+    ).all()
+    return sorted(
+        (
+            Claimed(
+                r.id,
+                r.connection_id,
+                bytes(r.body),
+                dict(r.headers or {}),
+                r.attempts,
+                r.received_at,
+            )
+            for r in rows
+        ),
+        key=lambda claimed: claimed.id,
     )
-    return [
-        Claimed(
-            r.id, r.connection_id, bytes(r.body), dict(r.headers or {}), r.attempts, r.received_at
-        )
-        for r in rows
-    ]
 
 
 def complete(
@@ -187,17 +269,7 @@ def complete(
         by_count.setdefault(count, []).append(delivery_id)
     changed = 0
     for count, ids in by_count.items():
-        changed += _held_update(
-            session,
-            ids,
-            owner,
-            state=DeliveryState.DONE.value,
-            applied_at=now,
-            notices=count,
-            last_error=None,
-            lease_owner=None,
-            lease_until=None,
-        )
+        changed += _held_update(session, _COMPLETE, ids, owner, {"now": now, "notices": count})
     if changed != len(notices):
         raise LeaseLost(
             f"{len(notices) - changed} of {len(notices)} deliveries were taken over",
@@ -216,48 +288,30 @@ def fail(
     """Record a failed attempt: back to pending until ``retry_at``, or a dead letter if None."""
     if not delivery_ids:
         return
-    values: dict[str, Any] = {"last_error": error[:2000], "lease_owner": None, "lease_until": None}
     if retry_at is None:
-        values["state"] = DeliveryState.DEAD.value
+        changed = _held_update(session, _BURY, delivery_ids, owner, {"error": error[:2000]})
     else:
-        values.update(state=DeliveryState.PENDING.value, available_at=retry_at)
-    if _held_update(session, delivery_ids, owner, **values) != len(delivery_ids):
+        changed = _held_update(
+            session,
+            _RETRY_LATER,
+            delivery_ids,
+            owner,
+            {"error": error[:2000], "retry_at": retry_at},
+        )
+    if changed != len(delivery_ids):
         raise LeaseLost("deliveries were taken over before their failure was recorded")
 
 
 def release(session: Session, delivery_ids: Sequence[int], *, owner: str, now: datetime) -> None:
     """Hand deliveries back untried (a stopping worker, a connection that needs reauth)."""
-    if not delivery_ids:
-        return
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(list(delivery_ids)),
-            WebhookDelivery.lease_owner == owner,
-            WebhookDelivery.state == DeliveryState.PROCESSING.value,
-        )
-        .values(
-            state=DeliveryState.PENDING.value,
-            available_at=now,
-            lease_owner=None,
-            lease_until=None,
-            attempts=WebhookDelivery.attempts - 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    if delivery_ids:
+        _held_update(session, _HAND_BACK, delivery_ids, owner, {"now": now})
 
 
-def _held_update(session: Session, ids: Sequence[int], owner: str, **values: Any) -> int:
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(list(ids)),
-            WebhookDelivery.lease_owner == owner,
-            WebhookDelivery.state == DeliveryState.PROCESSING.value,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+def _held_update(
+    session: Session, statement: Any, ids: Sequence[int], owner: str, values: dict[str, Any]
+) -> int:
+    result = session.execute(statement, {"ids": list(ids), "owner": owner, **values})
     return _rowcount(result)
 
 

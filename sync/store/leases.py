@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -138,8 +138,9 @@ def claim_connections(
     return claimed
 
 
-def due_delivery(now: datetime) -> Any:
-    """A delivery a worker may claim: waiting and due, or leased to a worker that is gone."""
+def due_delivery(now: datetime | ColumnElement[datetime]) -> Any:
+    """A delivery a worker may claim: waiting and due, or leased to a worker that is gone.
+    ``now`` may be a bound parameter, for a statement built once."""
     return or_(
         and_(WebhookDelivery.state == "pending", WebhookDelivery.available_at <= now),
         and_(WebhookDelivery.state == "processing", WebhookDelivery.lease_until < now),
