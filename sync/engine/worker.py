@@ -199,6 +199,8 @@ class Worker:
         self._signal = _Signal()
         #: Wakes the task holding a connection: a delivery for it arrived.
         self._held: dict[int, _Signal] = {}
+        #: Wake-ups sent to the loop and not yet run (see ``wake``).
+        self._waking: set[int | None] = set()
         self._stopping = False
         self._stop = threading.Event()
         self._next_snapshot: datetime | None = None
@@ -213,10 +215,16 @@ class Worker:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if connection_id in self._waking:
+            # A wake-up for it is already on its way: under a stream of deliveries, one per
+            # loop turn instead of a thread switch into the worker for every delivery.
+            return
+        self._waking.add(connection_id)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(self._woken, connection_id)
 
     def _woken(self, connection_id: int | None) -> None:
+        self._waking.discard(connection_id)
         # A connection already held only needs its own task woken: claiming again (two
         # statements) for every delivery of a busy connection was a fifth of the worker's time.
         held = self._held.get(connection_id) if connection_id is not None else None

@@ -265,13 +265,12 @@ async def eventually(check: Any, seconds: float = 5.0) -> None:
 
 def titles(db: sessionmaker[Session], connection_id: int) -> dict[str, str]:
     with db() as session:
-        return dict(
-            session.execute(
-                select(t.WorkItem.vendor_id, t.WorkItem.title).where(
-                    t.WorkItem.connection_id == connection_id
-                )
-            ).all()
+        rows = session.execute(
+            select(t.WorkItem.vendor_id, t.WorkItem.title).where(
+                t.WorkItem.connection_id == connection_id
+            )
         )
+        return {str(vendor_id): str(title) for vendor_id, title in rows}
 
 
 async def test_a_delivery_for_a_held_connection_wakes_its_task_without_claiming_again(
