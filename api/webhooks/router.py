@@ -97,7 +97,10 @@ async def probe(connection_id: IdPath, request: Request) -> Response:
 async def receive(connection_id: IdPath, request: Request) -> Response:
     body = await _raw_body(request, worker_settings(request).max_body_bytes)
     delivery = WebhookRequest(body=body, headers=dict(request.headers), url=_delivered_to(request))
-    receipt = await run_in_threadpool(receiver_for(request).receive, connection_id, delivery)
+    receiver = receiver_for(request)
+    receipt = receiver.receive_now(connection_id, delivery)
+    if receipt is None:  # it would wait (facts to load, another writer): in a thread, then
+        receipt = await run_in_threadpool(receiver.receive, connection_id, delivery)
     if receipt.status is ReceiptStatus.HANDSHAKE:
         return Response(status_code=200, headers={"X-Hook-Secret": receipt.hook_secret or ""})
     if receipt.status is ReceiptStatus.ACCEPTED:

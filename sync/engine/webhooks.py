@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 import httpx
+from sqlalchemy import Connection as SqlConnection
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
@@ -53,7 +54,7 @@ from sync.model import ConnectionState, Resource, Tool
 from sync.store import connections as connection_store
 from sync.store import inbox, records
 from sync.store.crypto import SecretBox
-from sync.store.database import engine_of, unit_of_work
+from sync.store.database import Busy, engine_of, unit_of_work, write_now
 from sync.store.inbox import Claimed, RegistrationState
 from sync.store.inbox_tables import WebhookRegistration
 from sync.store.leases import LeaseLost
@@ -186,6 +187,37 @@ class WebhookReceiver:
             offered = handshake(request)
             if isinstance(offered, str) and offered:
                 return self._handshake(receiver, offered)
+        request, key = self._checked(receiver, request)
+        with self._engine.begin() as connection:
+            return self._store(connection, connection_id, key, request)
+
+    def receive_now(self, connection_id: int, request: WebhookRequest) -> Receipt | None:
+        """:meth:`receive` without waiting, for the event loop: None when it would have to
+        wait (the connection's facts are not cached, a handshake writes more than the inbox,
+        or the database is busy with another writer); call :meth:`receive` in a thread then.
+
+        On SQLite a delivery stored here costs a third of one handed to a thread: with the
+        worker busy in the same process, each thread switch waits its turn for the GIL."""
+        now = self.monotonic()
+        with self._lock:
+            receiver = self._cache.get(connection_id)
+        if receiver is None or now - receiver.loaded_at >= self.cache_seconds:
+            return None
+        handshake = getattr(receiver.connector, "handshake_secret", None)
+        if callable(handshake) and handshake(request):
+            return None
+        request, key = self._checked(receiver, request)
+        try:
+            return write_now(
+                self._engine,
+                lambda connection: self._store(connection, connection_id, key, request),
+            )
+        except Busy:
+            return None
+
+    def _checked(self, receiver: _Receiver, request: WebhookRequest) -> tuple[WebhookRequest, str]:
+        """The verified request (as the tool signed it) and its de-duplication key."""
+        connection_id = receiver.connection_id
         bearer = receiver.tool in TOKEN_CREDENTIALS and _is_bearer(request.headers)
         keys = receiver.token_secrets if bearer else receiver.secrets
         if not keys and bearer:
@@ -208,16 +240,19 @@ class WebhookReceiver:
         if request.received_at is None:
             request = dataclasses.replace(request, received_at=self.clock())
         self._verify(receiver, request, keys)
-        key = dedup_key(receiver.tool, receiver.connector, request)
-        with self._engine.begin() as connection:
-            delivery_id, new = inbox.insert_if_new(
-                connection,
-                connection_id=connection_id,
-                dedup_key=key,
-                body=request.body,
-                headers=request.headers,
-                now=self.clock(),
-            )
+        return request, dedup_key(receiver.tool, receiver.connector, request)
+
+    def _store(
+        self, connection: SqlConnection, connection_id: int, key: str, request: WebhookRequest
+    ) -> Receipt:
+        delivery_id, new = inbox.insert_if_new(
+            connection,
+            connection_id=connection_id,
+            dedup_key=key,
+            body=request.body,
+            headers=request.headers,
+            now=self.clock(),
+        )
         return Receipt(ReceiptStatus.ACCEPTED if new else ReceiptStatus.DUPLICATE, delivery_id)
 
     def _verify(self, receiver: _Receiver, request: WebhookRequest, keys: Sequence[str]) -> None:

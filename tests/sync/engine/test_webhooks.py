@@ -12,7 +12,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.registry import JiraHandle
@@ -393,3 +393,48 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(
     assert outcome.applied == []
     assert item_row(env.sessions, connection_id, issue).title != "Applied by the survivor only"
     assert [(r.state, r.lease_owner) for r in inbox_rows(env.sessions)] == [("processing", "fast")]
+
+
+# -- storing without waiting (the receiver's path on the event loop) --------------------------
+def test_a_delivery_is_stored_at_once_when_the_connection_is_known_and_no_one_writes(
+    env: SyncEnvironment, connection_id: int, receiver: WebhookReceiver, engine: Engine
+) -> None:
+    first = signed("jira:issue_updated", "10001")
+    assert receiver.receive_now(connection_id, first) is None  # its facts are not loaded yet
+    assert inbox_rows(env.sessions) == []
+    receiver.receive(connection_id, first)
+    if engine.dialect.name != "sqlite":  # a network round trip: always from a thread
+        assert receiver.receive_now(connection_id, signed("jira:issue_updated", "2")) is None
+        return
+
+    stored = receiver.receive_now(connection_id, signed("jira:issue_updated", "10002"))
+    again = receiver.receive_now(connection_id, signed("jira:issue_updated", "10002"))
+    assert stored is not None
+    assert again is not None
+    assert (stored.status, again.status) == (ReceiptStatus.ACCEPTED, ReceiptStatus.DUPLICATE)
+    assert len(inbox_rows(env.sessions)) == 2
+
+
+def test_a_delivery_that_would_wait_for_another_writer_is_left_to_a_thread(
+    env: SyncEnvironment, connection_id: int, receiver: WebhookReceiver, engine: Engine
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL every delivery is stored from a thread")
+    receiver.receive(connection_id, signed("jira:issue_updated", "10001"))
+    with engine.begin() as writer:  # a sync page, say, being written
+        writer.execute(delete(WebhookDelivery).where(WebhookDelivery.id < 0))
+        assert receiver.receive_now(connection_id, signed("jira:issue_updated", "10002")) is None
+    assert receiver.receive(connection_id, signed("jira:issue_updated", "10002")).status is (
+        ReceiptStatus.ACCEPTED
+    )
+    assert len(inbox_rows(env.sessions)) == 2
+
+
+def test_a_forged_delivery_is_rejected_without_waiting_too(
+    env: SyncEnvironment, connection_id: int, receiver: WebhookReceiver
+) -> None:
+    receiver.receive(connection_id, signed("jira:issue_updated", "10001"))
+    with pytest.raises(WebhookRejected):
+        receiver.receive_now(connection_id, signed("jira:issue_updated", "10002", secret="x"))
+    assert receiver.rejected[connection_id] == 1
+    assert len(inbox_rows(env.sessions)) == 1
