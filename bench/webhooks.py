@@ -252,7 +252,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         str(port),
         PMBRIDGE_DATABASE_URL=url,
         PMBRIDGE_SECRET_KEY=secret_key,
-        PMBRIDGE_WORKER_POLL_SECONDS="0.05",
     )
     base = f"http://127.0.0.1:{port}"
     limits = httpx.Limits(max_connections=args.concurrency + 4)
@@ -347,6 +346,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             watcher = asyncio.create_task(watch_commits())
             per_round = args.deliveries // args.rounds
             floors, hooks = [], []
+            floor_cpu: list[float] = []
+            hook_cpu: list[float] = []
             for round_ in range(args.rounds):
                 floor_offset = round_ * per_round
 
@@ -356,12 +357,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # The worker finishes the last round's deliveries first: applying them is
                 # pmbridge's cost, which the floor's round must not be charged with.
                 await drain()
+                cpu = cpu_seconds(server.pid)
                 floors.append(await phase(client, per_round, args.concurrency, floor_round))
+                floor_cpu.append(cpu_seconds(server.pid) - cpu)
+                cpu = cpu_seconds(server.pid)
                 hooks.append(await phase(client, per_round, args.concurrency, webhook_request))
                 offset[0] += per_round
+                if round_ < args.rounds - 1:
+                    await drain()  # the applying is the webhooks' cost
+                    hook_cpu.append(cpu_seconds(server.pid) - cpu)
 
             # Every delivery applied: nothing left pending, every issue at the vendor's title.
             drained = await drain()
+            hook_cpu.append(cpu_seconds(server.pid) - cpu)
             await asyncio.sleep(0.2)
             stop_polling.set()
             await watcher
@@ -439,7 +447,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "api_visible_p50_ms": percentile(api_delays, 0.5),
         "api_visible_p99_ms": percentile(api_delays, 0.99),
         "database": engine.dialect.name,
+        # Server CPU (all threads) per request: a steadier figure than the rates on a busy
+        # machine, for comparing changes; the targets are the rates.
+        "floor_cpu_us": sum(floor_cpu) / floor["requests"] * 1e6 if floor_cpu else None,
+        "webhook_cpu_us": sum(hook_cpu) / webhooks["requests"] * 1e6 if hook_cpu else None,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -494,6 +515,11 @@ def report(result: dict[str, Any]) -> bool:
         f"p99 {result['api_visible_p99_ms']:.0f} ms"
     )
     print("ratio per round: " + ", ".join(f"{r:.0%}" for r in result["round_ratios"]))
+    if result["floor_cpu_us"] is not None:
+        print(
+            f"server CPU per request: floor {result['floor_cpu_us']:.0f} us, webhook "
+            f"{result['webhook_cpu_us']:.0f} us (receiving and applying it)"
+        )
     for name, ok in checks:
         print(f"  {verdict(ok)}  {name}")
     print(json.dumps(result, default=str))
