@@ -29,7 +29,8 @@ class WorkerSettings(BaseModel):
     poll_seconds: float = Field(default=1.0, gt=0)
     #: Deliveries applied per transaction (those naming one item share one fetch).
     batch_size: int = Field(default=200, ge=1)
-    #: After a wake-up, wait this long so a burst of deliveries becomes one batch.
+    #: After a wake-up, and between batches of a busy connection, wait this long so a
+    #: stream of deliveries is applied in batches.
     batch_window_seconds: float = Field(default=0.05, ge=0)
     #: Keep a connection this long after its inbox empties, for deliveries right behind.
     linger_seconds: float = Field(default=0.5, ge=0)
