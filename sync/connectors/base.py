@@ -8,9 +8,9 @@ builds an HTTP client: the :class:`~sync.http.client.VendorClient` it is given d
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
@@ -159,6 +159,62 @@ class IdentifiesDeliveries(Protocol):
     """Optional: a connector that knows the vendor's own id for a webhook delivery."""
 
     def delivery_id(self, request: WebhookRequest) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredWebhook:
+    """A tool's answer to a webhook registration, in our words: its id for the webhook, and
+    the secret it signs deliveries with when the answer carries one."""
+
+    vendor_id: str | None
+    secret: str | None = None
+
+
+@runtime_checkable
+class RegistersWebhooks(Protocol):
+    """Optional: a tool whose API registers one webhook per project (Trello board, Asana
+    project). A tool that also sends a handshake first implements ``handshake_secret``."""
+
+    async def register_webhook(
+        self, project_id: str, callback_url: str, *, description: str
+    ) -> RegisteredWebhook: ...
+
+
+class ListedWebhook(Protocol):
+    """One of the app's registered webhooks, as a tool lists them."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def expirationDate(self) -> datetime | None: ...  # the vendor's field name
+
+
+@runtime_checkable
+class ExpiringWebhooks(Protocol):
+    """Optional: a tool whose API registers one webhook for the whole connection, filtered to
+    its projects, that expires unless refreshed (Jira's dynamic webhooks: OAuth 2.0 apps only,
+    30 days). The class says whether a connection's credentials may register at all."""
+
+    #: How long a webhook lives unless refreshed, where the tool's list gives no expiry.
+    webhook_lifetime: ClassVar[timedelta]
+
+    @classmethod
+    def registers_webhooks(cls, credentials: Mapping[str, str]) -> bool: ...
+
+    def webhook_events(self) -> list[str]: ...
+
+    async def webhook_filter(self) -> str: ...
+
+    async def register_dynamic_webhook(
+        self, url: str, jql_filter: str, events: Sequence[str] | None = None
+    ) -> int: ...
+
+    async def refresh_dynamic_webhooks(self, webhook_ids: Sequence[int]) -> datetime: ...
+
+    async def dynamic_webhooks(self) -> Sequence[ListedWebhook]: ...
+
+    async def delete_dynamic_webhooks(self, webhook_ids: Sequence[int]) -> None: ...
 
 
 M = TypeVar("M", bound=BaseModel)

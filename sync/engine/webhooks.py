@@ -29,9 +29,15 @@ from sqlalchemy import Connection as SqlConnection
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors import CONNECTORS
-from sync.connectors.base import ConnectionConfig, Connector, WebhookRequest, raw_of
-from sync.connectors.jira.auth import is_oauth as jira_is_oauth
-from sync.connectors.jira.connector import JiraConnector
+from sync.connectors.base import (
+    ConnectionConfig,
+    Connector,
+    ExpiringWebhooks,
+    RegisteredWebhook,
+    RegistersWebhooks,
+    WebhookRequest,
+    raw_of,
+)
 from sync.engine.runner import (
     RESOURCE_ORDER,
     SyncEnvironment,
@@ -833,12 +839,6 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-#: How pmbridge registers a receiver through a tool's API (FACTS.md §2.5, §3.5). These are
-#: the only vendor paths outside a connector; they belong in the connectors once those grow a
-#: ``register_webhook`` method, which is preferred here when present.
-TRELLO_WEBHOOKS = "/webhooks"  # under the base URL, which ends in /1
-ASANA_WEBHOOKS = "/webhooks"
-
 #: Token header the Worktile and PingCode connectors accept (their default).
 TOKEN_HEADER = "X-Pmbridge-Token"  # noqa: S105 - a header name
 
@@ -862,19 +862,17 @@ async def register_webhooks(
     connector_class = CONNECTORS.get(tool)
     if connector_class is None:
         raise InvalidRequest(f"no connector for {tool.value}", field="tool")
+    expiring = getattr(connector_class, "registers_webhooks", None)
     try:
-        if tool is Tool.TRELLO:
-            if not any(config.credentials.get(n) for n in SECRET_CREDENTIALS[Tool.TRELLO]):
+        if callable(getattr(connector_class, "register_webhook", None)):
+            if tool is Tool.TRELLO and not any(
+                config.credentials.get(n) for n in SECRET_CREDENTIALS[Tool.TRELLO]
+            ):
                 raise InvalidRequest(
                     "Trello signs deliveries with the application secret: add it to the "
                     "connection's credentials as `secret` before registering",
                     field="credentials.secret",
                 )
-            ids = await _register_by_api(
-                env, connection_id, tool, connector_class, config, options, transport, callback_url
-            )
-            return RegistrationResult(ids)
-        if tool is Tool.ASANA:
             ids = await _register_by_api(
                 env,
                 connection_id,
@@ -887,16 +885,17 @@ async def register_webhooks(
                 receiver=receiver,
             )
             return RegistrationResult(ids)
-        if tool is Tool.JIRA and jira_is_oauth(config.credentials):
-            if not any(config.credentials.get(n) for n in TOKEN_CREDENTIALS[Tool.JIRA]):
+        if callable(expiring) and expiring(config.credentials):
+            names = TOKEN_CREDENTIALS.get(tool, ())
+            if names and not any(config.credentials.get(n) for n in names):
                 raise InvalidRequest(
-                    "Jira signs dynamic-webhook deliveries with the OAuth app's client secret: "
-                    "add it to the connection's credentials as `client_secret` before "
-                    "registering (only OAuth 2.0 apps may register webhooks through the API)",
-                    field="credentials.client_secret",
+                    f"{tool_name(tool)} signs these webhooks' deliveries with a token keyed by "
+                    f"the app's `{names[0]}` (Jira: the OAuth app's client secret): add it to "
+                    "the connection's credentials before registering",
+                    field=f"credentials.{names[0]}",
                 )
-            registration_id = await _register_jira_dynamic(
-                env, connection_id, config, options, transport, callback_url
+            registration_id = await _register_expiring(
+                env, connection_id, tool, connector_class, config, options, transport, callback_url
             )
             return RegistrationResult([registration_id])
         return _register_by_hand(env, connection_id, tool, callback_url)
@@ -922,7 +921,10 @@ async def _register_by_api(
     client = open_client(env, connector_class, config, options, transport)
     async with client:
         connector = connector_class(client, config)
-        own = getattr(connector, "register_webhook", None)
+        if not isinstance(connector, RegistersWebhooks):
+            raise InvalidRequest(f"{tool.value} webhooks are not registered per project")
+        # A tool that sends a handshake first has answered only once the receiver stored it.
+        handshake = callable(getattr(connector, "handshake_secret", None))
         projects = await _project_ids(connector, tool, options)
         for project_id in projects:
             now = env.clock()
@@ -940,32 +942,9 @@ async def _register_by_api(
             if receiver is not None:
                 receiver.forget(connection_id)  # the handshake may arrive during the call
             try:
-                if callable(own):
-                    answer = await own(project_id, callback_url)
-                elif tool is Tool.TRELLO:
-                    answer = await client.request_json(
-                        "POST",
-                        TRELLO_WEBHOOKS,
-                        params={
-                            "callbackURL": callback_url,
-                            "idModel": project_id,
-                            "description": f"pmbridge connection {connection_id}",
-                        },
-                        creates=True,
-                    )
-                else:
-                    answer = await client.request_json(
-                        "POST",
-                        ASANA_WEBHOOKS,
-                        json_body={
-                            "data": {
-                                "resource": project_id,
-                                "target": callback_url,
-                                "filters": [{"resource_type": "task"}],
-                            }
-                        },
-                        creates=True,
-                    )
+                answer = await connector.register_webhook(
+                    project_id, callback_url, description=f"pmbridge connection {connection_id}"
+                )
             except PmbridgeError as error:
                 with unit_of_work(env.sessions) as session:
                     inbox.update_registration(
@@ -977,7 +956,7 @@ async def _register_by_api(
                     )
                 created.append(registration_id)
                 continue
-            _record_answer(env, registration_id, tool, answer)
+            _record_answer(env, registration_id, answer, handshake=handshake, tool=tool)
             created.append(registration_id)
     return created
 
@@ -995,51 +974,58 @@ async def _project_ids(connector: Connector, tool: Tool, options: dict[str, Any]
     return list(dict.fromkeys(found))
 
 
-def _record_answer(env: SyncEnvironment, registration_id: int, tool: Tool, answer: Any) -> None:
-    """Trello answers the webhook object; Asana ``{"data": {...}, "X-Hook-Secret": ...}``
-    after its handshake reached the receiver (which stored the secret already)."""
-    body: dict[str, Any] = answer if isinstance(answer, dict) else {}
-    inner = body.get("data")
-    data: dict[str, Any] = inner if isinstance(inner, dict) else body
-    vendor_id = data.get("gid") or data.get("id")
+def _record_answer(
+    env: SyncEnvironment,
+    registration_id: int,
+    answer: RegisteredWebhook,
+    *,
+    handshake: bool,
+    tool: Tool,
+) -> None:
+    """The registration is active with the tool's webhook id, and its secret if the answer
+    carried one the handshake had not already stored; a handshake that never came is a
+    failed registration (no secret: nothing it sends could be verified)."""
     with unit_of_work(env.sessions) as session:
         row = session.get(WebhookRegistration, registration_id)
         if row is None:  # pragma: no cover - the connection was deleted meanwhile
             return
-        secret = body.get("X-Hook-Secret")
         values: dict[str, Any] = {
-            "vendor_webhook_id": str(vendor_id) if vendor_id else None,
+            "vendor_webhook_id": answer.vendor_id,
             "state": RegistrationState.ACTIVE.value,
             "state_reason": None,
         }
-        if row.secret is None and isinstance(secret, str) and secret:
-            values["secret"] = env.box.seal({"secret": secret})
-        if tool is Tool.ASANA and row.secret is None and "secret" not in values:
+        if row.secret is None and answer.secret:
+            values["secret"] = env.box.seal({"secret": answer.secret})
+        if handshake and row.secret is None and "secret" not in values:
             values["state"] = RegistrationState.FAILED.value
-            values["state_reason"] = "Asana's handshake never reached the receiver URL"
+            values["state_reason"] = f"{tool_name(tool)}'s handshake never reached the receiver URL"
         inbox.update_registration(session, registration_id, now=env.clock(), **values)
 
 
-async def _register_jira_dynamic(
+async def _register_expiring(
     env: SyncEnvironment,
     connection_id: int,
+    tool: Tool,
+    connector_class: type[Connector],
     config: ConnectionConfig,
     options: dict[str, Any],
     transport: httpx.AsyncBaseTransport | None,
     callback_url: str,
 ) -> int:
-    """One Jira dynamic webhook whose JQL filter names the connection's projects: a row in
-    mode ``api`` with the webhook's id, the filter as its target and the vendor's expiry.
+    """One webhook for the connection (Jira: a dynamic webhook whose JQL filter names the
+    connection's projects): a row in mode ``api`` with the webhook's id, the filter as its
+    target and the vendor's expiry.
 
     Finding the projects happens first, so a configuration problem (no project in scope) or
-    an unreachable Jira is the request's error, as for Trello and Asana; a refusal of the
-    registration itself is a ``failed`` row with Jira's reason. Once Jira accepted the new
-    webhook, it replaces the connection's earlier ones (:func:`_replace_jira_webhooks`)."""
-    client = open_client(env, JiraConnector, config, options, transport)
+    an unreachable tool is the request's error, as for per-project registrations; a refusal
+    of the registration itself is a ``failed`` row with the tool's reason. Once the tool
+    accepted the new webhook, it replaces the connection's earlier ones
+    (:func:`_replace_webhooks`)."""
+    client = open_client(env, connector_class, config, options, transport)
     async with client:
-        jira = JiraConnector(client, config)
-        events = jira.webhook_events()
-        jql = await jira.webhook_filter()
+        connector = _expiring(connector_class(client, config), tool)
+        events = connector.webhook_events()
+        jql = await connector.webhook_filter()
         with unit_of_work(env.sessions) as session:
             # Read with the new row's insert, not after the call: two registrations at once
             # then never delete each other's webhook.
@@ -1058,7 +1044,7 @@ async def _register_jira_dynamic(
                 state=RegistrationState.PENDING,
             ).id
         try:
-            webhook_id = await jira.register_dynamic_webhook(callback_url, jql, events)
+            webhook_id = await connector.register_dynamic_webhook(callback_url, jql, events)
         except PmbridgeError as error:
             with unit_of_work(env.sessions) as session:
                 inbox.update_registration(
@@ -1069,8 +1055,8 @@ async def _register_jira_dynamic(
                     state_reason=_describe(error),
                 )
             return registration_id
-        expires_at = await _jira_expiry(jira, webhook_id, env.clock())
-        replaced = await _replace_jira_webhooks(jira, connection_id, registration_id, earlier)
+        expires_at = await _expiry(connector, tool, webhook_id, env.clock())
+        replaced = await _replace_webhooks(connector, tool, connection_id, registration_id, earlier)
     now = env.clock()
     with unit_of_work(env.sessions) as session:
         inbox.update_registration(
@@ -1093,55 +1079,74 @@ async def _register_jira_dynamic(
     return registration_id
 
 
-async def _replace_jira_webhooks(
-    jira: JiraConnector, connection_id: int, registration_id: int, earlier: Mapping[int, int]
+def _expiring(connector: Connector, tool: Tool) -> ExpiringWebhooks:
+    if not isinstance(connector, ExpiringWebhooks):
+        raise InvalidRequest(f"{tool_name(tool)} webhooks do not expire", field="tool")
+    return connector
+
+
+async def _replace_webhooks(
+    connector: ExpiringWebhooks,
+    tool: Tool,
+    connection_id: int,
+    registration_id: int,
+    earlier: Mapping[int, int],
 ) -> dict[int, str]:
-    """Delete the Jira webhooks of ``earlier`` registrations (id: webhook id), else Jira
+    """Delete the webhooks of ``earlier`` registrations (id: webhook id), else the tool
     delivers every change once per webhook; the reason each registration is ``expired`` with.
 
     A failed delete does not fail the registration: the reason names the webhook, which
-    delivers until its 30 days run out (it is no longer refreshed) unless deleted."""
+    delivers until it expires (it is no longer refreshed) unless deleted."""
     if not earlier:
         return {}
     replaced = f"replaced by registration {registration_id}"
     hooks = sorted(set(earlier.values()))
     try:
-        await jira.delete_dynamic_webhooks(hooks)
+        await connector.delete_dynamic_webhooks(hooks)
     except PmbridgeError as error:
         logger.warning(
-            "connection %s: deleting replaced Jira webhooks %s failed: %s",
+            "connection %s: deleting replaced %s webhooks %s failed: %s",
             connection_id,
+            tool_name(tool),
             hooks,
             error,
         )
         return {
-            i: f"{replaced}; Jira could not be told to delete webhook {hook} "
+            i: f"{replaced}; {tool_name(tool)} could not be told to delete webhook {hook} "
             f"({_describe(error)}): delete it, or it delivers until it expires"
             for i, hook in earlier.items()
         }
     return dict.fromkeys(earlier, replaced)
 
 
-async def _jira_expiry(jira: JiraConnector, webhook_id: int, now: datetime) -> datetime:
-    """When a new dynamic webhook expires. Registering answers only its id, so the webhook is
-    looked up in Jira's list (the vendor's own date); if the list lacks it or cannot be read,
-    ``now`` + :data:`JIRA_WEBHOOK_LIFETIME`, the lifetime the spec states."""
+async def _expiry(
+    connector: ExpiringWebhooks, tool: Tool, webhook_id: int, now: datetime
+) -> datetime:
+    """When a new webhook expires. Registering answers only its id, so the webhook is looked
+    up in the tool's list (the vendor's own date); if the list lacks it or cannot be read,
+    ``now`` plus the lifetime the connector declares (Jira's spec: 30 days)."""
     try:
-        listed = {w.id: w for w in await jira.dynamic_webhooks()}
+        listed = {w.id: w for w in await connector.dynamic_webhooks()}
     except PmbridgeError as error:
-        logger.warning("Jira webhook %s: listing it for its expiry failed: %s", webhook_id, error)
+        logger.warning(
+            "%s webhook %s: listing it for its expiry failed: %s",
+            tool_name(tool),
+            webhook_id,
+            error,
+        )
         listed = {}
     found = listed.get(webhook_id)
     if found is not None and found.expirationDate is not None:
         return found.expirationDate
-    return now + JIRA_WEBHOOK_LIFETIME
+    return now + connector.webhook_lifetime
+
+
+def tool_name(tool: Tool) -> str:
+    """A tool as people write it, for messages."""
+    return {Tool.PINGCODE: "PingCode"}.get(tool, tool.value.capitalize())
 
 
 # -- refreshing expiring registrations ----------------------------------------------------------
-#: "Webhooks registered through the REST API expire after 30 days" (spec, ``PUT
-#: /rest/api/3/webhook/refresh``; FACTS.md §1.5).
-JIRA_WEBHOOK_LIFETIME = timedelta(days=30)
-
 #: Refresh a registration once it has this little left. A week means one refresh about every
 #: 23 days, yet leaves seven days of hourly retries for an outage of Jira or of every worker
 #: before deliveries stop; it is a worker setting (``webhook_refresh_margin_days``).
@@ -1185,7 +1190,11 @@ async def refresh_webhook_registrations(
             and r.state == RegistrationState.ACTIVE.value
             and r.vendor_webhook_id is not None
         ]
-    if tool is not Tool.JIRA or not jira_is_oauth(config.credentials) or not rows:
+    connector_class = CONNECTORS.get(tool)
+    expiring = getattr(connector_class, "registers_webhooks", None)
+    if connector_class is None or not callable(expiring) or not expiring(config.credentials):
+        return RefreshOutcome()
+    if not rows:
         return RefreshOutcome()
     lapsed = [(i, at) for i, _hook, at in rows if at is not None and at <= now]
     due = {
@@ -1210,12 +1219,13 @@ async def refresh_webhook_registrations(
     if not due:
         return outcome
 
-    async with open_client(env, JiraConnector, config, options, transport) as client:
-        jira = JiraConnector(client, config)
+    name = tool_name(tool)
+    async with open_client(env, connector_class, config, options, transport) as client:
+        connector = _expiring(connector_class(client, config), tool)
         try:
-            expiration = await jira.refresh_dynamic_webhooks(sorted(set(due.values())))
+            expiration = await connector.refresh_dynamic_webhooks(sorted(set(due.values())))
         except VendorNotFound as error:
-            gone = {i: f"Jira no longer knows webhook {due[i]} ({error.message})" for i in due}
+            gone = {i: f"{name} no longer knows webhook {due[i]} ({error.message})" for i in due}
             _expire(env, gone, now, outcome)
             return outcome
         except PmbridgeError as error:
@@ -1223,13 +1233,15 @@ async def refresh_webhook_registrations(
             raise
         try:
             listed: dict[int, datetime | None] | None = {
-                w.id: w.expirationDate for w in await jira.dynamic_webhooks()
+                w.id: w.expirationDate for w in await connector.dynamic_webhooks()
             }
-        except PmbridgeError as error:  # refreshed all the same: Jira's answer says until when
-            logger.warning("connection %s: listing Jira webhooks failed: %s", connection_id, error)
+        except PmbridgeError as error:  # refreshed all the same: the answer says until when
+            logger.warning(
+                "connection %s: listing %s webhooks failed: %s", connection_id, name, error
+            )
             listed = None
     gone = {
-        i: f"Jira no longer knows webhook {hook} (not among the app's webhooks after a refresh)"
+        i: f"{name} no longer knows webhook {hook} (not among the app's webhooks after a refresh)"
         for i, hook in due.items()
         if listed is not None and hook not in listed
     }

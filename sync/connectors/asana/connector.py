@@ -63,6 +63,7 @@ from sync.connectors.base import (
     ConnectionConfig,
     Cursor,
     Page,
+    RegisteredWebhook,
     WebhookRequest,
     secrets_match,
     validate_items,
@@ -74,6 +75,9 @@ from sync.http.rate_limit import RateLimit
 from sync.model import Resource, Tool
 
 M = TypeVar("M", bound=BaseModel)
+
+#: Where webhooks are registered, under the base URL (FACTS.md §3.5).
+WEBHOOKS = "/webhooks"
 
 #: Task fields we ask for; every one is in the spec's ``opt_fields`` enum for
 #: ``/tasks``, ``/projects/{gid}/tasks``, ``/tasks/{gid}`` and ``/tasks/{gid}/subtasks``
@@ -594,6 +598,34 @@ class AsanaConnector:
         return ids
 
     # -- webhooks ----------------------------------------------------------------------------
+    async def register_webhook(
+        self, project_id: str, callback_url: str, *, description: str
+    ) -> RegisteredWebhook:
+        """``POST /webhooks`` for one project, task events only (FACTS.md §3.5). Asana
+        answers only after its handshake reached the callback URL, whose receiver stored the
+        ``X-Hook-Secret`` already; where the answer repeats it, it is returned too.
+        (``description`` is ours: Asana's webhook object has no such field.)"""
+        answer = await self.client.request_json(
+            "POST",
+            WEBHOOKS,
+            json_body={
+                "data": {
+                    "resource": project_id,
+                    "target": callback_url,
+                    "filters": [{"resource_type": "task"}],
+                }
+            },
+            creates=True,
+        )
+        body: dict[str, Any] = answer if isinstance(answer, dict) else {}
+        data = body.get("data")
+        webhook = data.get("gid") if isinstance(data, dict) else None
+        secret = body.get("X-Hook-Secret")
+        return RegisteredWebhook(
+            str(webhook) if webhook else None,
+            secret if isinstance(secret, str) and secret else None,
+        )
+
     def handshake_secret(self, request: WebhookRequest) -> str | None:
         """The ``X-Hook-Secret`` of a webhook handshake (FACTS.md §3.5), else None.
 

@@ -455,6 +455,16 @@ class JiraConnector:
             raise WebhookRejected("the delivery's JWT is not valid yet", tool=self.tool)
 
     # -- dynamic webhooks (OAuth 2.0 apps) ------------------------------------------------
+    #: "Webhooks registered through the REST API expire after 30 days" (spec, ``PUT
+    #: /rest/api/3/webhook/refresh``; FACTS.md §1.5).
+    webhook_lifetime: ClassVar[timedelta] = timedelta(days=30)
+
+    @classmethod
+    def registers_webhooks(cls, credentials: Mapping[str, str]) -> bool:
+        """Only an OAuth 2.0 app may register dynamic webhooks (FACTS.md §1.5); Basic-auth
+        connections use admin webhooks, pasted by a person."""
+        return auth.is_oauth(credentials)
+
     def webhook_events(self) -> list[str]:
         """:data:`WEBHOOK_EVENTS`, or the connection's ``webhook_events`` option."""
         configured = self.config.options.get("webhook_events")

@@ -62,6 +62,7 @@ from sync.connectors.base import (
     ConnectionConfig,
     Cursor,
     Page,
+    RegisteredWebhook,
     WebhookRequest,
     secrets_match,
     validate_items,
@@ -92,6 +93,9 @@ from sync.http.rate_limit import RateLimit
 from sync.model import Resource, Tool
 
 T = TypeVar("T")
+
+#: Where webhooks are registered, under the base URL (FACTS.md §2.5).
+WEBHOOKS = "/webhooks"
 
 #: Board fields we ask for (``GET /boards/{id}`` ``fields`` description, FACTS.md §2.2).
 BOARD_FIELDS = ("name", "closed", "url", "shortUrl", "shortLink", "idOrganization")
@@ -694,6 +698,21 @@ class TrelloConnector:
             yield CensusPage(board.id, ids)
 
     # -- webhooks ----------------------------------------------------------------------------
+    async def register_webhook(
+        self, project_id: str, callback_url: str, *, description: str
+    ) -> RegisteredWebhook:
+        """``POST /1/webhooks`` for one board (FACTS.md §2.5). Trello first sends ``HEAD`` to
+        the callback URL and creates the webhook only if it answers 200; deliveries are
+        signed with the application secret, so the answer carries no secret."""
+        answer = await self.client.request_json(
+            "POST",
+            WEBHOOKS,
+            params={"callbackURL": callback_url, "idModel": project_id, "description": description},
+            creates=True,
+        )
+        webhook = answer.get("id") if isinstance(answer, dict) else None
+        return RegisteredWebhook(str(webhook) if webhook else None)
+
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
         """``X-Trello-Webhook: base64(HMAC-SHA1(app secret, raw body + callback URL))``, the URL
         exactly as registered (FACTS.md §2.5)."""

@@ -20,12 +20,19 @@ from sync.connectors.asana.connector import (
     AsanaConnector,
 )
 from sync.connectors.asana.payloads import AsanaTask
-from sync.connectors.base import ConnectionConfig, Page, WebhookRequest
+from sync.connectors.base import (
+    ConnectionConfig,
+    Page,
+    RegisteredWebhook,
+    RegistersWebhooks,
+    WebhookRequest,
+)
 from sync.errors import (
     ContractBroken,
     CredentialsRejected,
     InvalidRequest,
     RateLimited,
+    VendorUnavailable,
     WebhookRejected,
 )
 from sync.http.client import VendorClient
@@ -707,3 +714,41 @@ def test_delivery_ids_digest_the_events(sleep: FakeSleep, clock: FakeClock, payl
     assert len(first) == 64
     assert asana.delivery_id(WebhookRequest(body=reformatted, headers={})) == first
     assert asana.delivery_id(WebhookRequest(body=json.dumps(other).encode(), headers={})) != first
+
+
+# -- registering a webhook ----------------------------------------------------------------------
+@respx.mock
+async def test_a_webhook_is_registered_for_a_project_with_task_events_only(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    answer = json.loads(
+        (
+            Path(__file__).parents[3] / "payloads/asana/webhook-create-response-example.json"
+        ).read_text()
+    )
+    route = respx.post(f"{API}/webhooks").respond(201, json=answer)
+    asana = connector(sleep, clock)
+    assert isinstance(asana, RegistersWebhooks)
+
+    registered = await asana.register_webhook(
+        "8675309", "https://pmbridge.example.com/webhooks/7", description="pmbridge connection 7"
+    )
+
+    assert json.loads(route.calls.last.request.content) == {
+        "data": {
+            "resource": "8675309",
+            "target": "https://pmbridge.example.com/webhooks/7",
+            "filters": [{"resource_type": "task"}],
+        }
+    }
+    assert registered == RegisteredWebhook("43214", answer["X-Hook-Secret"])
+
+
+@respx.mock
+async def test_a_refused_registration_is_not_retried(sleep: FakeSleep, clock: FakeClock) -> None:
+    route = respx.post(f"{API}/webhooks").respond(503)
+    with pytest.raises(VendorUnavailable):
+        await connector(sleep, clock).register_webhook(
+            "8675309", "https://x.example/1", description=""
+        )
+    assert route.call_count == 1  # Asana may have created it: a second POST makes a second

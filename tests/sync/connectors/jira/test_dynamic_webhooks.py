@@ -16,7 +16,7 @@ import jwt
 import pytest
 import respx
 
-from sync.connectors.base import ConnectionConfig, WebhookRequest
+from sync.connectors.base import ConnectionConfig, ExpiringWebhooks, WebhookRequest
 from sync.connectors.jira.connector import JWT_LEEWAY, WEBHOOK_EVENTS, JiraConnector
 from sync.errors import ContractBroken, InvalidRequest, WebhookRejected
 from sync.http.client import VendorClient, VendorRejected
@@ -358,3 +358,12 @@ def test_admin_webhooks_keep_their_hmac_and_a_jwt_key_cannot_stand_in(
     # A JWT signed with the admin webhook's secret is not one the client secret verifies.
     with pytest.raises(WebhookRejected, match="does not verify"):
         jira.verify_webhook(bearer(token(secret=WEBHOOK_SECRET)), CLIENT_SECRET)
+
+
+def test_only_an_oauth_app_registers_webhooks_that_expire_after_thirty_days(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    assert isinstance(connector(sleep, clock), ExpiringWebhooks)
+    assert JiraConnector.registers_webhooks(CREDENTIALS)
+    assert not JiraConnector.registers_webhooks({"email": "ops@example.com", "api_token": "t"})
+    assert JiraConnector.webhook_lifetime == timedelta(days=30)

@@ -10,7 +10,13 @@ import httpx
 import pytest
 import respx
 
-from sync.connectors.base import ConnectionConfig, Page, WebhookRequest
+from sync.connectors.base import (
+    ConnectionConfig,
+    Page,
+    RegisteredWebhook,
+    RegistersWebhooks,
+    WebhookRequest,
+)
 from sync.connectors.trello.connector import CARD_FIELDS, TrelloConnector
 from sync.errors import (
     ContractBroken,
@@ -768,3 +774,36 @@ def test_a_body_that_is_not_action_and_model_breaks_the_contract(
 def test_delivery_id_is_none_for_a_body_without_an_action_id() -> None:
     assert TrelloConnector.delivery_id(WebhookRequest(body=b"[]", headers={})) is None
     assert TrelloConnector.delivery_id(WebhookRequest(body=b"{", headers={})) is None
+
+
+# -- registering a webhook ----------------------------------------------------------------------
+@respx.mock
+async def test_a_webhook_is_registered_for_a_board_and_answers_its_id(
+    sleep: FakeSleep, clock: FakeClock
+) -> None:
+    # The Webhook object of the spec (trello-rest-v1.openapi.json, POST /webhooks/).
+    route = respx.post(f"{API}/webhooks").respond(
+        200,
+        json={
+            "id": "5e8f7a6b5c4d3e2f1a0b9c99",
+            "description": "pmbridge connection 7",
+            "idModel": BOARD,
+            "callbackURL": CALLBACK,
+            "active": True,
+            "consecutiveFailures": 0,
+        },
+    )
+    trello = connector(sleep, clock)
+    assert isinstance(trello, RegistersWebhooks)
+
+    registered = await trello.register_webhook(BOARD, CALLBACK, description="pmbridge connection 7")
+
+    params = route.calls.last.request.url.params
+    assert (params["callbackURL"], params["idModel"], params["description"]) == (
+        CALLBACK,
+        BOARD,
+        "pmbridge connection 7",
+    )
+    assert (params["key"], params["token"]) == (CREDENTIALS["key"], CREDENTIALS["token"])
+    # Deliveries are signed with the application secret: the answer carries none.
+    assert registered == RegisteredWebhook("5e8f7a6b5c4d3e2f1a0b9c99")
