@@ -601,10 +601,11 @@ class AsanaConnector:
     async def register_webhook(
         self, project_id: str, callback_url: str, *, description: str
     ) -> RegisteredWebhook:
-        """``POST /webhooks`` for one project, task events only (FACTS.md §3.5). Asana
-        answers only after its handshake reached the callback URL, whose receiver stored the
-        ``X-Hook-Secret`` already; where the answer repeats it, it is returned too.
-        (``description`` is ours: Asana's webhook object has no such field.)"""
+        """``POST /webhooks`` for one project, filtered to the events we apply: its tasks
+        and the project itself (renamed, archived, deleted); comments and other stories are
+        left out (FACTS.md §3.5). Asana answers only after its handshake reached the callback
+        URL, whose receiver stored the ``X-Hook-Secret`` already; where the answer repeats
+        it, it is returned too. (``description`` is ours: Asana's webhook has no such field.)"""
         answer = await self.client.request_json(
             "POST",
             WEBHOOKS,
@@ -612,7 +613,7 @@ class AsanaConnector:
                 "data": {
                     "resource": project_id,
                     "target": callback_url,
-                    "filters": [{"resource_type": "task"}],
+                    "filters": [{"resource_type": "task"}, {"resource_type": "project"}],
                 }
             },
             creates=True,

@@ -718,7 +718,7 @@ def test_delivery_ids_digest_the_events(sleep: FakeSleep, clock: FakeClock, payl
 
 # -- registering a webhook ----------------------------------------------------------------------
 @respx.mock
-async def test_a_webhook_is_registered_for_a_project_with_task_events_only(
+async def test_a_webhook_is_registered_for_a_project_and_its_tasks(
     sleep: FakeSleep, clock: FakeClock
 ) -> None:
     answer = json.loads(
@@ -738,7 +738,7 @@ async def test_a_webhook_is_registered_for_a_project_with_task_events_only(
         "data": {
             "resource": "8675309",
             "target": "https://pmbridge.example.com/webhooks/7",
-            "filters": [{"resource_type": "task"}],
+            "filters": [{"resource_type": "task"}, {"resource_type": "project"}],
         }
     }
     assert registered == RegisteredWebhook("43214", answer["X-Hook-Secret"])
