@@ -90,18 +90,18 @@ def serialized_writes(lock: threading.Lock) -> type[sqlite3.Connection]:
 
     class SerializedCursor(sqlite3.Cursor):
         def execute(self, sql: str, parameters: Any = (), /) -> SerializedCursor:
-            connection: SerializedConnection = self.connection  # type: ignore[assignment]
-            connection.before(sql)
-            try:
-                return super().execute(sql, parameters)
-            finally:
-                connection.after()
+            return self._in_turn(super().execute, sql, parameters)
 
         def executemany(self, sql: str, parameters: Any, /) -> SerializedCursor:
+            return self._in_turn(super().executemany, sql, parameters)
+
+        def _in_turn(
+            self, run: Callable[[str, Any], SerializedCursor], sql: str, parameters: Any
+        ) -> SerializedCursor:
             connection: SerializedConnection = self.connection  # type: ignore[assignment]
             connection.before(sql)
             try:
-                return super().executemany(sql, parameters)
+                return run(sql, parameters)
             finally:
                 connection.after()
 

@@ -141,7 +141,6 @@ _HELD = and_(
     _INBOX.c.lease_owner == bindparam("owner"),
     _INBOX.c.state == DeliveryState.PROCESSING.value,
 )
-_RELEASED = {"lease_owner": None, "lease_until": None}
 
 
 def _claim_statement(*, skip_locked: bool) -> Any:
@@ -175,43 +174,27 @@ def _claim_statement(*, skip_locked: bool) -> Any:
 
 
 _CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(skip_locked=True)}
-_COMPLETE = (
-    update(_INBOX)
-    .where(_HELD)
-    .values(
-        state=DeliveryState.DONE.value,
-        applied_at=_NOW,
-        notices=bindparam("notices", type_=Integer()),
-        last_error=None,
-        **_RELEASED,
-    )
+
+
+def _held_statement(**values: Any) -> Any:
+    """Set ``values`` on the listed deliveries this worker still holds, and let them go."""
+    return update(_INBOX).where(_HELD).values(**values, lease_owner=None, lease_until=None)
+
+
+_COMPLETE = _held_statement(
+    state=DeliveryState.DONE.value,
+    applied_at=_NOW,
+    notices=bindparam("notices", type_=Integer()),
+    last_error=None,
 )
-_RETRY_LATER = (
-    update(_INBOX)
-    .where(_HELD)
-    .values(
-        state=DeliveryState.PENDING.value,
-        available_at=bindparam("retry_at", type_=UtcDateTime()),
-        last_error=bindparam("error", type_=Text()),
-        **_RELEASED,
-    )
+_RETRY_LATER = _held_statement(
+    state=DeliveryState.PENDING.value,
+    available_at=bindparam("retry_at", type_=UtcDateTime()),
+    last_error=bindparam("error", type_=Text()),
 )
-_BURY = (
-    update(_INBOX)
-    .where(_HELD)
-    .values(
-        state=DeliveryState.DEAD.value, last_error=bindparam("error", type_=Text()), **_RELEASED
-    )
-)
-_HAND_BACK = (
-    update(_INBOX)
-    .where(_HELD)
-    .values(
-        state=DeliveryState.PENDING.value,
-        available_at=_NOW,
-        attempts=_INBOX.c.attempts - 1,
-        **_RELEASED,
-    )
+_BURY = _held_statement(state=DeliveryState.DEAD.value, last_error=bindparam("error", type_=Text()))
+_HAND_BACK = _held_statement(
+    state=DeliveryState.PENDING.value, available_at=_NOW, attempts=_INBOX.c.attempts - 1
 )
 
 
@@ -269,7 +252,7 @@ def complete(
         by_count.setdefault(count, []).append(delivery_id)
     changed = 0
     for count, ids in by_count.items():
-        changed += _held_update(session, _COMPLETE, ids, owner, {"now": now, "notices": count})
+        changed += _update_held(session, _COMPLETE, ids, owner, {"now": now, "notices": count})
     if changed != len(notices):
         raise LeaseLost(
             f"{len(notices) - changed} of {len(notices)} deliveries were taken over",
@@ -289,9 +272,9 @@ def fail(
     if not delivery_ids:
         return
     if retry_at is None:
-        changed = _held_update(session, _BURY, delivery_ids, owner, {"error": error[:2000]})
+        changed = _update_held(session, _BURY, delivery_ids, owner, {"error": error[:2000]})
     else:
-        changed = _held_update(
+        changed = _update_held(
             session,
             _RETRY_LATER,
             delivery_ids,
@@ -305,10 +288,10 @@ def fail(
 def release(session: Session, delivery_ids: Sequence[int], *, owner: str, now: datetime) -> None:
     """Hand deliveries back untried (a stopping worker, a connection that needs reauth)."""
     if delivery_ids:
-        _held_update(session, _HAND_BACK, delivery_ids, owner, {"now": now})
+        _update_held(session, _HAND_BACK, delivery_ids, owner, {"now": now})
 
 
-def _held_update(
+def _update_held(
     session: Session, statement: Any, ids: Sequence[int], owner: str, values: dict[str, Any]
 ) -> int:
     result = session.execute(statement, {"ids": list(ids), "owner": owner, **values})
