@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -74,7 +75,7 @@ def _writer_lock(database: str | None) -> threading.Lock:
     if database is None:
         return threading.Lock()
     with _writer_locks_guard:
-        return _writer_locks.setdefault(database, threading.Lock())
+        return _writer_locks.setdefault(os.path.realpath(database), threading.Lock())
 
 
 def serialized_writes(lock: threading.Lock) -> type[sqlite3.Connection]:
@@ -106,7 +107,11 @@ def serialized_writes(lock: threading.Lock) -> type[sqlite3.Connection]:
                 connection.after()
 
     class SerializedConnection(sqlite3.Connection):
+        #: This connection has the turn.
         holding = False
+        #: Taken for a whole transaction (``write_now``): kept until commit or rollback even
+        #: across statements that leave no transaction open.
+        pinned = False
 
         def cursor(self, factory: Any = None) -> Any:
             return super().cursor(factory or SerializedCursor)
@@ -120,29 +125,38 @@ def serialized_writes(lock: threading.Lock) -> type[sqlite3.Connection]:
 
         def after(self) -> None:
             # A statement that left no transaction open (DDL, a failed write) lets go at once.
-            if self.holding and not self.in_transaction:
-                self.holding = False
+            if self.holding and not self.pinned and not self.in_transaction:
+                self.let_go()
+
+        def take_turn(self) -> bool:
+            """Take the turn for a whole transaction if no one has it; never waits."""
+            if not lock.acquire(blocking=False):
+                return False
+            self.holding = self.pinned = True
+            return True
+
+        def let_go(self) -> None:
+            if self.holding:
+                self.holding = self.pinned = False
                 lock.release()
 
         def commit(self) -> None:
             try:
                 super().commit()
             finally:
-                self.after()
+                self.let_go()
 
         def rollback(self) -> None:
             try:
                 super().rollback()
             finally:
-                self.after()
+                self.let_go()
 
         def close(self) -> None:
             try:
                 super().close()
             finally:
-                if self.holding:
-                    self.holding = False
-                    lock.release()
+                self.let_go()
 
     return SerializedConnection
 
@@ -161,29 +175,23 @@ def write_now(engine: Engine, work: Callable[[Connection], T]) -> T:
     the work to a thread, which may wait.
     """
     lock = _engine_locks.get(engine)
-    if lock is None or not lock.acquire(blocking=False):
+    if lock is None or lock.locked():  # the common refusal, before taking a connection
         raise Busy
-    try:
-        connection = engine.connect()
-    except BaseException:
-        lock.release()
-        raise
-    with connection:
+    with engine.connect() as connection:
         dbapi: Any = connection.connection.dbapi_connection
-        # Another process's writer is not behind our lock: fail at once, do not wait.
-        dbapi.execute("PRAGMA busy_timeout=0")
-        dbapi.holding = True  # released by the connection at commit or rollback
+        if not dbapi.take_turn():  # someone took it meanwhile
+            raise Busy
         try:
-            with connection.begin():
+            # Another process's writer is not behind our lock: fail at once, do not wait.
+            dbapi.execute("PRAGMA busy_timeout=0")
+            with connection.begin():  # its commit or rollback hands the turn over
                 return work(connection)
         except OperationalError as error:
             if getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 raise Busy from error
             raise
         finally:
-            if dbapi.holding:  # the work wrote nothing
-                dbapi.holding = False
-                lock.release()
+            dbapi.let_go()
             dbapi.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
 
 

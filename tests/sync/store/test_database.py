@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from sync.store.database import Busy, make_engine, write_now
+from sync.store.database import Busy, _engine_locks, make_engine, write_now
 
 
 @pytest.fixture
@@ -106,3 +106,26 @@ def test_a_second_writer_in_this_process_waits_its_turn_and_then_writes(engine: 
     thread.join(5)
     assert written.is_set()
     assert notes(engine) == ["first", "second"]
+
+
+def test_work_that_reads_before_it_writes_keeps_the_turn_throughout(engine: Engine) -> None:
+    def read_then_write(connection: Connection) -> int:
+        connection.execute(text("SELECT count(*) FROM note")).scalar_one()
+        # Still this work's turn after a read: no one else gets to write in between.
+        with pytest.raises(Busy):
+            write_now(engine, add("cutting in"))
+        return add("mine")(connection)
+
+    assert write_now(engine, read_then_write) == 1
+    assert notes(engine) == ["mine"]
+
+
+def test_engines_on_one_file_share_the_turn(engine: Engine, tmp_path: Path) -> None:
+    same_file = make_engine(f"sqlite:///{tmp_path}/../{tmp_path.name}/turns.db")
+    other_file = make_engine(f"sqlite:///{tmp_path}/other.db")
+    try:
+        assert _engine_locks[same_file] is _engine_locks[engine]
+        assert _engine_locks[other_file] is not _engine_locks[engine]
+    finally:
+        same_file.dispose()
+        other_file.dispose()
