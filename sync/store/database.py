@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 T = TypeVar("T")
 
@@ -176,6 +176,11 @@ def write_now(engine: Engine, work: Callable[[Connection], T]) -> T:
     """
     lock = _engine_locks.get(engine)
     if lock is None or lock.locked():  # the common refusal, before taking a connection
+        raise Busy
+    pool = engine.pool
+    if isinstance(pool, QueuePool) and pool.checkedin() == 0:
+        # Every pooled connection is out (threads serving requests): checking one out could
+        # wait for one to come back, and this caller must not wait.
         raise Busy
     with engine.connect() as connection:
         dbapi: Any = connection.connection.dbapi_connection

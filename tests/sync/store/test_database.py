@@ -129,3 +129,15 @@ def test_engines_on_one_file_share_the_turn(engine: Engine, tmp_path: Path) -> N
     finally:
         same_file.dispose()
         other_file.dispose()
+
+
+def test_write_now_does_not_wait_for_a_pooled_connection(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pool.db'}", pool_size=1, max_overflow=0)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)"))
+        with engine.connect(), pytest.raises(Busy):  # the only connection is out
+            write_now(engine, add("mine"))
+        assert write_now(engine, add("mine")) == 1
+    finally:
+        engine.dispose()
