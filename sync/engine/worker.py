@@ -45,7 +45,7 @@ from sync.model import ConnectionState, SyncKind, SyncStatus
 from sync.settings import WorkerSettings
 from sync.store import inbox, leases
 from sync.store.database import unit_of_work
-from sync.store.leases import STOPPED_STATES, Schedule
+from sync.store.leases import STOPPED_STATES, Schedule, Standing
 from sync.store.tables import Connection
 
 logger = logging.getLogger("pmbridge.worker")
@@ -470,12 +470,12 @@ class Worker:
         """Claim and apply one batch of the connection's deliveries: how many it claimed, or
         0 when none is due, the connection must not be worked on now, or the batch failed
         (the rest then wait for their backoff, not a busy loop)."""
-        if not self._may_work(connection_id):
-            return 0
         now = self.env.clock()
         with unit_of_work(self.env.sessions) as session:
-            if not leases.holds(session, connection_id, owner=self.owner, now=now):
-                lost.set()
+            standing = leases.standing(session, connection_id, owner=self.owner, now=now)
+            if standing is not Standing.WORKING:
+                if standing is Standing.LOST:
+                    lost.set()
                 return 0
             claimed = inbox.claim(
                 session,

@@ -10,12 +10,13 @@ worker's lease expires and the next claim takes the connection over.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -170,6 +171,44 @@ def renew(
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+class Standing(enum.Enum):
+    """Where a worker stands with a connection it took, before its next batch."""
+
+    #: Held, and the connection may be worked on.
+    WORKING = "working"
+    #: Held, but paused, needing reauth, or throttled for now: nothing to do until later.
+    RESTING = "resting"
+    #: Not held any more (the lease ran out and another worker took it, or it was deleted).
+    LOST = "lost"
+
+
+_SCHEDULES = cast(Table, SyncSchedule.__table__)
+_CONNECTIONS = cast(Table, Connection.__table__)
+_STANDING = (
+    select(
+        _SCHEDULES.c.lease_owner,
+        _SCHEDULES.c.lease_until,
+        _CONNECTIONS.c.state,
+        _CONNECTIONS.c.throttled_until,
+    )
+    .join(_CONNECTIONS, _CONNECTIONS.c.id == _SCHEDULES.c.connection_id)
+    .where(_SCHEDULES.c.connection_id == bindparam("of_connection"))
+)
+
+
+def standing(session: Session, connection_id: int, *, owner: str, now: datetime) -> Standing:
+    """One read, built once: the worker asks it before every batch of deliveries."""
+    row = session.execute(_STANDING, {"of_connection": connection_id}).first()
+    if row is None or row.lease_owner != owner or row.lease_until is None or row.lease_until < now:
+        return Standing.LOST
+    if row.state in STOPPED_STATES:
+        return Standing.RESTING
+    throttled = row.state == ConnectionState.THROTTLED.value
+    if throttled and row.throttled_until is not None and row.throttled_until > now:
+        return Standing.RESTING
+    return Standing.WORKING
 
 
 def holds(session: Session, connection_id: int, *, owner: str, now: datetime) -> bool:

@@ -300,3 +300,33 @@ def test_a_run_left_running_by_a_dead_worker_is_failed_by_its_successor(
         run = session.get_one(SyncRun, run_id)
         assert (run.status, run.finished_at) == (SyncStatus.FAILED.value, clock())
         assert run.errors[-1]["type"] == "WorkerLost"
+
+
+def test_a_worker_knows_before_each_batch_whether_it_may_work_rest_or_has_lost(
+    db: sessionmaker[Session], connection_id: int, clock: FakeClock
+) -> None:
+    def standing(owner: str = "a") -> leases.Standing:
+        with db() as session:
+            return leases.standing(session, connection_id, owner=owner, now=clock())
+
+    def set_state(state: ConnectionState, throttled_for: float | None = None) -> None:
+        with unit_of_work(db) as session:
+            row = session.get_one(Connection, connection_id)
+            row.state = state.value
+            row.throttled_until = (
+                clock() + timedelta(seconds=throttled_for) if throttled_for is not None else None
+            )
+
+    schedule(db, clock)
+    assert standing() is leases.Standing.LOST  # not taken yet
+    take(db, "a", clock)
+    assert standing() is leases.Standing.WORKING
+    assert standing("b") is leases.Standing.LOST
+    set_state(ConnectionState.PAUSED)
+    assert standing() is leases.Standing.RESTING
+    set_state(ConnectionState.THROTTLED, throttled_for=30)
+    assert standing() is leases.Standing.RESTING
+    clock.advance(31)
+    assert standing() is leases.Standing.WORKING  # the vendor's wait is over
+    clock.advance(LEASE.total_seconds())
+    assert standing() is leases.Standing.LOST  # not renewed: another worker may have it
