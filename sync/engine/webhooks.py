@@ -843,6 +843,55 @@ def new_webhook_secret() -> str:
 TOKEN_HEADER = "X-Pmbridge-Token"  # noqa: S105 - a header name
 
 
+@dataclass(frozen=True, slots=True)
+class _Vendor:
+    """A connection as registration and refreshing talk to its tool: read once."""
+
+    connection_id: int
+    tool: Tool
+    connector_class: type[Connector]
+    config: ConnectionConfig
+    options: dict[str, Any]
+    transport: httpx.AsyncBaseTransport | None
+
+    def client(self, env: SyncEnvironment) -> VendorClient:
+        return open_client(env, self.connector_class, self.config, self.options, self.transport)
+
+    @property
+    def registers_expiring(self) -> bool:
+        """The tool registers one expiring webhook, and these credentials may (Jira: OAuth)."""
+        allowed = getattr(self.connector_class, "registers_webhooks", None)
+        return callable(allowed) and bool(allowed(self.config.credentials))
+
+
+def _vendor_of(env: SyncEnvironment, session: Session, connection_id: int) -> _Vendor:
+    connection = connection_store.get_connection(session, connection_id)
+    tool = Tool(connection.tool)
+    connector_class = CONNECTORS.get(tool)
+    if connector_class is None:
+        raise InvalidRequest(f"no connector for {tool.value}", field="tool")
+    return _Vendor(
+        connection_id,
+        tool,
+        connector_class,
+        connection_store.connection_config(connection, env.box),
+        dict(connection.options or {}),
+        env.transport_for(connection),
+    )
+
+
+def _fail_registration(env: SyncEnvironment, registration_id: int, error: PmbridgeError) -> None:
+    """The tool refused the webhook: the row says why, for ``GET .../webhooks``."""
+    with unit_of_work(env.sessions) as session:
+        inbox.update_registration(
+            session,
+            registration_id,
+            now=env.clock(),
+            state=RegistrationState.FAILED.value,
+            state_reason=_describe(error),
+        )
+
+
 async def register_webhooks(
     env: SyncEnvironment,
     connection_id: int,
@@ -854,50 +903,31 @@ async def register_webhooks(
     OAuth credentials), else record a manual registration with a fresh secret and return the
     steps to paste it."""
     with env.sessions() as session:
-        connection = connection_store.get_connection(session, connection_id)
-        config = connection_store.connection_config(connection, env.box)
-        tool = Tool(connection.tool)
-        options = dict(connection.options or {})
-        transport = env.transport_for(connection)
-    connector_class = CONNECTORS.get(tool)
-    if connector_class is None:
-        raise InvalidRequest(f"no connector for {tool.value}", field="tool")
-    expiring = getattr(connector_class, "registers_webhooks", None)
+        vendor = _vendor_of(env, session, connection_id)
+    tool, credentials = vendor.tool, vendor.config.credentials
     try:
-        if callable(getattr(connector_class, "register_webhook", None)):
+        if callable(getattr(vendor.connector_class, "register_webhook", None)):
             if tool is Tool.TRELLO and not any(
-                config.credentials.get(n) for n in SECRET_CREDENTIALS[Tool.TRELLO]
+                credentials.get(n) for n in SECRET_CREDENTIALS[Tool.TRELLO]
             ):
                 raise InvalidRequest(
                     "Trello signs deliveries with the application secret: add it to the "
                     "connection's credentials as `secret` before registering",
                     field="credentials.secret",
                 )
-            ids = await _register_by_api(
-                env,
-                connection_id,
-                tool,
-                connector_class,
-                config,
-                options,
-                transport,
-                callback_url,
-                receiver=receiver,
+            return RegistrationResult(
+                await _register_by_api(env, vendor, callback_url, receiver=receiver)
             )
-            return RegistrationResult(ids)
-        if callable(expiring) and expiring(config.credentials):
+        if vendor.registers_expiring:
             names = TOKEN_CREDENTIALS.get(tool, ())
-            if names and not any(config.credentials.get(n) for n in names):
+            if names and not any(credentials.get(n) for n in names):
                 raise InvalidRequest(
                     f"{tool_name(tool)} signs these webhooks' deliveries with a token keyed by "
                     f"the app's `{names[0]}` (Jira: the OAuth app's client secret): add it to "
                     "the connection's credentials before registering",
                     field=f"credentials.{names[0]}",
                 )
-            registration_id = await _register_expiring(
-                env, connection_id, tool, connector_class, config, options, transport, callback_url
-            )
-            return RegistrationResult([registration_id])
+            return RegistrationResult([await _register_expiring(env, vendor, callback_url)])
         return _register_by_hand(env, connection_id, tool, callback_url)
     finally:
         if receiver is not None:
@@ -906,26 +936,21 @@ async def register_webhooks(
 
 async def _register_by_api(
     env: SyncEnvironment,
-    connection_id: int,
-    tool: Tool,
-    connector_class: type[Connector],
-    config: ConnectionConfig,
-    options: dict[str, Any],
-    transport: httpx.AsyncBaseTransport | None,
+    vendor: _Vendor,
     callback_url: str,
     *,
     receiver: WebhookReceiver | None = None,
 ) -> list[int]:
     """One webhook per project (Trello board, Asana project) the connection syncs."""
     created: list[int] = []
-    client = open_client(env, connector_class, config, options, transport)
-    async with client:
-        connector = connector_class(client, config)
+    connection_id, tool = vendor.connection_id, vendor.tool
+    async with vendor.client(env) as client:
+        connector = vendor.connector_class(client, vendor.config)
         if not isinstance(connector, RegistersWebhooks):
             raise InvalidRequest(f"{tool.value} webhooks are not registered per project")
         # A tool that sends a handshake first has answered only once the receiver stored it.
         handshake = callable(getattr(connector, "handshake_secret", None))
-        projects = await _project_ids(connector, tool, options)
+        projects = await _project_ids(connector, tool, vendor.options)
         for project_id in projects:
             now = env.clock()
             with unit_of_work(env.sessions) as session:
@@ -946,14 +971,7 @@ async def _register_by_api(
                     project_id, callback_url, description=f"pmbridge connection {connection_id}"
                 )
             except PmbridgeError as error:
-                with unit_of_work(env.sessions) as session:
-                    inbox.update_registration(
-                        session,
-                        registration_id,
-                        now=env.clock(),
-                        state=RegistrationState.FAILED.value,
-                        state_reason=error.message,
-                    )
+                _fail_registration(env, registration_id, error)
                 created.append(registration_id)
                 continue
             _record_answer(env, registration_id, answer, handshake=handshake, tool=tool)
@@ -1002,16 +1020,7 @@ def _record_answer(
         inbox.update_registration(session, registration_id, now=env.clock(), **values)
 
 
-async def _register_expiring(
-    env: SyncEnvironment,
-    connection_id: int,
-    tool: Tool,
-    connector_class: type[Connector],
-    config: ConnectionConfig,
-    options: dict[str, Any],
-    transport: httpx.AsyncBaseTransport | None,
-    callback_url: str,
-) -> int:
+async def _register_expiring(env: SyncEnvironment, vendor: _Vendor, callback_url: str) -> int:
     """One webhook for the connection (Jira: a dynamic webhook whose JQL filter names the
     connection's projects): a row in mode ``api`` with the webhook's id, the filter as its
     target and the vendor's expiry.
@@ -1021,9 +1030,9 @@ async def _register_expiring(
     of the registration itself is a ``failed`` row with the tool's reason. Once the tool
     accepted the new webhook, it replaces the connection's earlier ones
     (:func:`_replace_webhooks`)."""
-    client = open_client(env, connector_class, config, options, transport)
-    async with client:
-        connector = _expiring(connector_class(client, config), tool)
+    connection_id, tool = vendor.connection_id, vendor.tool
+    async with vendor.client(env) as client:
+        connector = _expiring(vendor.connector_class(client, vendor.config), tool)
         events = connector.webhook_events()
         jql = await connector.webhook_filter()
         with unit_of_work(env.sessions) as session:
@@ -1046,14 +1055,7 @@ async def _register_expiring(
         try:
             webhook_id = await connector.register_dynamic_webhook(callback_url, jql, events)
         except PmbridgeError as error:
-            with unit_of_work(env.sessions) as session:
-                inbox.update_registration(
-                    session,
-                    registration_id,
-                    now=env.clock(),
-                    state=RegistrationState.FAILED.value,
-                    state_reason=_describe(error),
-                )
+            _fail_registration(env, registration_id, error)
             return registration_id
         expires_at = await _expiry(connector, tool, webhook_id, env.clock())
         replaced = await _replace_webhooks(connector, tool, connection_id, registration_id, earlier)
@@ -1178,11 +1180,7 @@ async def refresh_webhook_registrations(
     are raised, with the connection throttled or marked for reauth as a sync would be.
     Other tools' webhooks do not expire: nothing to do for them."""
     with env.sessions() as session:
-        connection = connection_store.get_connection(session, connection_id)
-        tool = Tool(connection.tool)
-        config = connection_store.connection_config(connection, env.box)
-        options = dict(connection.options or {})
-        transport = env.transport_for(connection)
+        vendor = _vendor_of(env, session, connection_id)
         rows = [
             (r.id, r.vendor_webhook_id, r.expires_at)
             for r in inbox.live_registrations(session, connection_id)
@@ -1190,12 +1188,9 @@ async def refresh_webhook_registrations(
             and r.state == RegistrationState.ACTIVE.value
             and r.vendor_webhook_id is not None
         ]
-    connector_class = CONNECTORS.get(tool)
-    expiring = getattr(connector_class, "registers_webhooks", None)
-    if connector_class is None or not callable(expiring) or not expiring(config.credentials):
+    if not vendor.registers_expiring or not rows:
         return RefreshOutcome()
-    if not rows:
-        return RefreshOutcome()
+    tool = vendor.tool
     lapsed = [(i, at) for i, _hook, at in rows if at is not None and at <= now]
     due = {
         i: int(hook)
@@ -1220,8 +1215,8 @@ async def refresh_webhook_registrations(
         return outcome
 
     name = tool_name(tool)
-    async with open_client(env, connector_class, config, options, transport) as client:
-        connector = _expiring(connector_class(client, config), tool)
+    async with vendor.client(env) as client:
+        connector = _expiring(vendor.connector_class(client, vendor.config), tool)
         try:
             expiration = await connector.refresh_dynamic_webhooks(sorted(set(due.values())))
         except VendorNotFound as error:
