@@ -94,6 +94,27 @@ async def test_a_forged_delivery_is_401_and_counted_in_the_admin_view(
     assert status.json()["deliveries"] == {"pending": 0, "processing": 0, "done": 0, "dead": 0}
 
 
+async def test_a_forged_delivery_on_the_event_loops_path_is_401_too_and_stores_nothing(
+    client: httpx.AsyncClient,
+    simulator: JiraSimulator,
+    jira_connection: int,
+    admin_headers: dict[str, str],
+) -> None:
+    # The first delivery loads the connection's facts; later ones are verified and stored
+    # on the event loop (WebhookReceiver.receive_now), where a forgery must fare the same.
+    issue = issue_of(simulator)
+    assert (await post(client, jira_connection, jira_delivery(issue))).status_code == 200
+    forged = jira_delivery(issue, secret="guessed", stamp=1)
+    response = await post(client, jira_connection, forged)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "WebhookRejected"
+    status = await client.get(
+        f"/admin/connections/{jira_connection}/webhooks", headers=admin_headers
+    )
+    assert status.json()["rejected"] == 1
+    assert status.json()["deliveries"]["pending"] == 1
+
+
 async def test_an_unknown_connection_is_404(client: httpx.AsyncClient) -> None:
     response = await post(client, 999, jira_delivery("1"))
     assert response.status_code == 404

@@ -603,9 +603,11 @@ class AsanaConnector:
     ) -> RegisteredWebhook:
         """``POST /webhooks`` for one project, filtered to the events we apply: its tasks
         and the project itself (renamed, archived, deleted); comments and other stories are
-        left out (FACTS.md §3.5). Asana answers only after its handshake reached the callback
-        URL, whose receiver stored the ``X-Hook-Secret`` already; where the answer repeats
-        it, it is returned too. (``description`` is ours: Asana's webhook has no such field.)"""
+        left out (FACTS.md §3.5; ``WebhookFilter.resource_type`` in asana_oas.yaml).
+
+        Asana answers only after its handshake reached the callback URL, whose receiver
+        stored the ``X-Hook-Secret`` already; where the answer repeats it, it is returned
+        too. (``description`` is ours: Asana's webhook has no such field.)"""
         answer = await self.client.request_json(
             "POST",
             WEBHOOKS,

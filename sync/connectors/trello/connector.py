@@ -701,7 +701,8 @@ class TrelloConnector:
     async def register_webhook(
         self, project_id: str, callback_url: str, *, description: str
     ) -> RegisteredWebhook:
-        """``POST /1/webhooks`` for one board (FACTS.md §2.5). Trello first sends ``HEAD`` to
+        """``POST /1/webhooks`` for one board (FACTS.md §2.5); the spec's answer is the
+        ``Webhook`` object, whose ``id`` we keep. Trello first sends ``HEAD`` to
         the callback URL and creates the webhook only if it answers 200; deliveries are
         signed with the application secret, so the answer carries no secret."""
         answer = await self.client.request_json(
