@@ -385,9 +385,9 @@ class Worker:
             if sync_task is not None:
                 await self._finish(sync_task)
         finally:
+            # A delivery arriving from here on finds no task and wakes the claiming loop,
+            # which also looks again when this task ends.
             del self._held[connection_id]
-            if arrived.pending:  # arrived after the last look: the claiming loop takes it
-                self._signal.fire()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
